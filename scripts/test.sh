@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly what CI runs: set-up, type check, lint, then unit and integration
+# tests against one real control plane (started once by the global setup).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+NODE="$ROOT/node_modules/.bin/node"
+[ -x "$NODE" ] || { echo "node_modules is missing: run 'npm ci' first" >&2; exit 1; }
+
+bash scripts/setup.sh
+echo "== type check"; "$ROOT/node_modules/.bin/tsc" -p tsconfig.json --noEmit
+echo "== lint"; "$ROOT/node_modules/.bin/eslint" . && "$ROOT/node_modules/.bin/prettier" --check . >/dev/null
+echo "== tests (node $("$NODE" --version))"
+"$NODE" --test --test-reporter=spec --test-global-setup=test/harness/global-setup.ts \
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
