@@ -1,6 +1,5 @@
 // One error type and one classifier for the whole agent. Every message says what failed, on which
 // object, and what to do; callers decide retry policy from `kind` alone.
-import { ApiException } from "@kubernetes/client-node";
 
 export type ErrorKind = "notFound" | "conflict" | "retryable" | "permanent";
 
@@ -35,7 +34,10 @@ function formatMessage(message: string, { object, hint }: AgentErrorOptions): st
 /** Configuration problems: wrong env, wrong CephCluster spec. Exit code for misconfiguration. */
 export class ConfigError extends AgentError {
   readonly problems: readonly string[];
-  constructor(problems: readonly string[], hint = "fix the pod's env or the CephCluster spec and restart the pod") {
+  constructor(
+    problems: readonly string[],
+    hint = "fix the pod's env or the CephCluster spec and restart the pod",
+  ) {
     super("permanent", `invalid configuration: ${problems.join("; ")}`, { hint });
     this.name = "ConfigError";
     this.problems = problems;
@@ -57,15 +59,32 @@ export interface ApiErrorInfo {
   message: string | undefined;
 }
 
+interface ApiExceptionShape {
+  code: number;
+  body: unknown;
+  headers: unknown;
+}
+
+// Recognised by shape, not instanceof: importing client-node here would load all of it for every
+// command (even --version), and a second copy of the package would defeat instanceof anyway.
+function isApiException(err: unknown): err is ApiExceptionShape {
+  return (
+    err instanceof Error &&
+    typeof (err as Partial<ApiExceptionShape>).code === "number" &&
+    "body" in err &&
+    "headers" in err
+  );
+}
+
 /** Parses a client-node ApiException (whose body is the raw response text) without leaking headers. */
 export function apiErrorInfo(err: unknown): ApiErrorInfo | undefined {
-  if (!(err instanceof ApiException)) return undefined;
+  if (!isApiException(err)) return undefined;
   const parsed = parseStatusBody(err.body);
   return { status: err.code, reason: parsed.reason, message: parsed.message };
 }
 
 function parseStatusBody(body: unknown): { reason?: string; message?: string } {
-  if (typeof body === "object" && body !== null) return body as { reason?: string; message?: string };
+  if (typeof body === "object" && body !== null) return body;
   if (typeof body !== "string" || body === "") return {};
   try {
     return JSON.parse(body) as { reason?: string; message?: string };

@@ -1,0 +1,147 @@
+// Waits for the ServiceExport to become usable: a watch (no polling) through the condition state
+// machine, failing fast on permanent reasons and after a grace period on Ready=False/Failed.
+import type { Logger } from "pino";
+import { AgentError } from "../errors.ts";
+import { evaluateExport, type ExportVerdict } from "../mcs/conditions.ts";
+import type { Clock, ObjectRef } from "../ports.ts";
+import type { ExportObservation, ExportVersion, InitKubePort } from "./kube-port.ts";
+
+export interface WaitInput {
+  version: ExportVersion;
+  ref: ObjectRef;
+  initial: ExportObservation;
+  readyGraceMs: number;
+  /** Re-creates the export if someone deletes it while we wait. */
+  reapply: () => Promise<ExportObservation>;
+}
+
+export interface WaitDeps {
+  kube: InitKubePort;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface WaitResult {
+  verdict: ExportVerdict;
+  validAt: number;
+  /** Conditions as last seen, for result.json. */
+  conditions: unknown;
+}
+
+/** Thrown when the deadline passes first; carries the last verdict for the message. */
+export class WaitDeadlineError extends AgentError {
+  readonly last: ExportVerdict;
+  constructor(ref: ObjectRef, last: ExportVerdict) {
+    super(
+      "retryable",
+      `gave up waiting for the ServiceExport: last state ${last.state} ${last.reason}: ${last.message}`,
+      {
+        object: `ServiceExport ${ref.namespace}/${ref.name}`,
+        hint:
+          last.hint ?? "check the MCS controller (e.g. subctl show all / subctl diagnose all) and its logs",
+      },
+    );
+    this.name = "WaitDeadlineError";
+    this.last = last;
+  }
+}
+
+class Tracker {
+  failingSince: number | undefined;
+  last: ExportVerdict;
+  lastConditions: unknown;
+  constructor(first: ExportObservation) {
+    this.lastConditions = first.conditions;
+    this.last = evaluateExport(first.conditions);
+  }
+}
+
+export async function waitForExport(
+  input: WaitInput,
+  deps: WaitDeps,
+  signal: AbortSignal,
+): Promise<WaitResult> {
+  const t = new Tracker(input.initial);
+  if (decide(t, input, deps)) return done(t, deps);
+  const watch = deps.kube.watchServiceExport(input.version, input.ref, input.initial.resourceVersion, signal);
+  const it = watch[Symbol.asyncIterator]();
+  let pending = it.next();
+  try {
+    for (;;) {
+      const r = await nextOrGrace(pending, t, { input, deps }, signal);
+      if (r !== GRACE_OVER && r.done === true) break;
+      if (r !== GRACE_OVER) {
+        pending = it.next();
+        observe(t, r.value ?? (await recreate(input, deps)));
+      }
+      if (decide(t, input, deps)) return done(t, deps);
+    }
+  } finally {
+    await it.return?.();
+  }
+  throw new WaitDeadlineError(input.ref, t.last);
+}
+
+const GRACE_OVER: unique symbol = Symbol("grace over");
+type Next = IteratorResult<ExportObservation | undefined>;
+
+/** The next watch event, or GRACE_OVER when a failing export's grace period ends first. */
+async function nextOrGrace(
+  pending: Promise<Next>,
+  t: Tracker,
+  ctx: { input: WaitInput; deps: WaitDeps },
+  signal: AbortSignal,
+): Promise<Next | typeof GRACE_OVER> {
+  const { input, deps } = ctx;
+  if (t.failingSince === undefined) return pending;
+  const left = Math.max(0, t.failingSince + input.readyGraceMs - deps.clock.now());
+  const grace = deps.clock.sleep(left, signal).then(
+    (): typeof GRACE_OVER => GRACE_OVER,
+    (): Promise<Next> => pending,
+  );
+  return Promise.race([pending, grace]);
+}
+
+function observe(t: Tracker, seen: ExportObservation): void {
+  t.lastConditions = seen.conditions;
+  t.last = evaluateExport(seen.conditions);
+}
+
+async function recreate(input: WaitInput, deps: WaitDeps): Promise<ExportObservation> {
+  deps.log.warn({ export: input.ref }, "the ServiceExport was deleted while waiting; re-creating it");
+  return input.reapply();
+}
+
+function done(t: Tracker, deps: WaitDeps): WaitResult {
+  return { verdict: t.last, validAt: deps.clock.now(), conditions: t.lastConditions };
+}
+
+/** True when ready; throws when failed; false to keep waiting. */
+function decide(t: Tracker, input: WaitInput, deps: WaitDeps): boolean {
+  const v = t.last;
+  for (const w of v.warnings) deps.log.warn({ export: input.ref, implementation: v.implementation }, w);
+  deps.log.info(
+    { state: v.state, reason: v.reason, implementation: v.implementation },
+    `ServiceExport: ${v.message}`,
+  );
+  if (v.state === "ready") return true;
+  if (v.state === "failed") throw permanent(input.ref, v);
+  if (v.state !== "failing") {
+    t.failingSince = undefined;
+    return false;
+  }
+  t.failingSince ??= deps.clock.now();
+  if (deps.clock.now() - t.failingSince >= input.readyGraceMs) throw permanent(input.ref, v);
+  return false;
+}
+
+function permanent(ref: ObjectRef, v: ExportVerdict): AgentError {
+  return new AgentError(
+    "permanent",
+    `the MCS controller rejected the export: ${v.reason || v.state}: ${v.message}`,
+    {
+      object: `ServiceExport ${ref.namespace}/${ref.name}`,
+      hint: v.hint ?? "fix what the controller's message says, then delete the pod to retry",
+    },
+  );
+}

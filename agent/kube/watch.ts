@@ -1,0 +1,106 @@
+// A watch as an async iterable that survives client-node's 30 s inactivity timeout and 410 Gone:
+// it reconnects from the last resourceVersion, re-reading the object when that version is too old.
+import { setTimeout as sleep } from "node:timers/promises";
+import { Watch, type KubeConfig } from "@kubernetes/client-node";
+
+const RECONNECT_MIN_MS = 200;
+const RECONNECT_MAX_MS = 5000;
+
+export interface WatchTarget<T> {
+  kc: KubeConfig;
+  path: string;
+  query: Record<string, string | number | boolean>;
+  /** Reads the current object (undefined = absent) with its resourceVersion, after a 410. */
+  relist: () => Promise<{ item: T | undefined; resourceVersion: string }>;
+  convert: (obj: unknown) => T;
+  onConnect?: () => void;
+}
+
+type Event<T> = { kind: "item"; item: T | undefined } | { kind: "end"; err: unknown };
+
+export async function* watchObject<T>(
+  target: WatchTarget<T>,
+  resourceVersion: string,
+  signal: AbortSignal,
+): AsyncGenerator<T | undefined> {
+  let rv = resourceVersion;
+  let backoff = RECONNECT_MIN_MS;
+  while (!signal.aborted) {
+    const queue = new EventQueue<Event<T>>();
+    const ctl = await connect(target, rv, queue).catch(() => undefined);
+    const stop = (): void => ctl?.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for (let ev = ctl && (await queue.next(signal)); ev?.kind === "item"; ev = await queue.next(signal)) {
+        backoff = RECONNECT_MIN_MS;
+        yield ev.item;
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      ctl?.abort();
+    }
+    rv = queue.lastRv || rv;
+    // A stream that ends without news (apiserver restart, network) is retried with growing pauses.
+    await sleep(backoff, undefined, { signal }).catch(() => undefined);
+    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+    if (queue.gone && !aborted(signal)) {
+      const fresh = await target.relist();
+      rv = fresh.resourceVersion;
+      yield fresh.item;
+    }
+  }
+}
+
+async function connect<T>(
+  target: WatchTarget<T>,
+  rv: string,
+  queue: EventQueue<Event<T>>,
+): Promise<AbortController> {
+  target.onConnect?.();
+  const query = { ...target.query, resourceVersion: rv, allowWatchBookmarks: true };
+  return new Watch(target.kc).watch(
+    target.path,
+    query,
+    (phase, obj: { metadata?: { resourceVersion?: string }; code?: number }) => {
+      if (phase === "ERROR") {
+        queue.gone = obj.code === 410;
+        queue.push({ kind: "end", err: obj });
+        return;
+      }
+      queue.lastRv = obj.metadata?.resourceVersion ?? queue.lastRv;
+      if (phase === "BOOKMARK") return;
+      queue.push({ kind: "item", item: phase === "DELETED" ? undefined : target.convert(obj) });
+    },
+    (err: unknown) => queue.push({ kind: "end", err }),
+  );
+}
+
+/** A one-consumer queue bridging watch callbacks to the async iterator. */
+class EventQueue<E> {
+  private readonly items: E[] = [];
+  private waiter: ((e: E | undefined) => void) | undefined;
+  gone = false;
+  /** The newest resourceVersion seen (objects and bookmarks), to resume from. */
+  lastRv = "";
+
+  push(e: E): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w(e);
+    else this.items.push(e);
+  }
+
+  next(signal: AbortSignal): Promise<E | undefined> {
+    const first = this.items.shift();
+    if (first !== undefined || signal.aborted) return Promise.resolve(first);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+      signal.addEventListener("abort", () => resolve(undefined), { once: true });
+    });
+  }
+}
+
+// A function call, so the compiler does not assume the signal's state is unchanged since the loop test.
+function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
