@@ -28,7 +28,7 @@ export interface InitFilePort extends FilePort {
 
 const DEFAULT_MODE = 0o644;
 
-/** The real filesystem: atomic writes (same-dir temp + fsync + rename + dir fsync). */
+/** The real filesystem: atomic writes (same-dir temp + fsync + rename + dir fsync), mode 0644 by default. */
 export function nodeFiles(): InitFilePort {
   return { writeAtomic, read, remove };
 }
