@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { AgentError, classify } from "../errors.ts";
 import { chooseAddress, normaliseIp, type AddressReadings, type AddressVerdict } from "../mcs/address.ts";
 import { clustersetName } from "../mcs/naming.ts";
-import type { DnsAnswer, DnsPort, IpFamily, ObjectRef } from "../ports.ts";
+import type { Clock, DnsAnswer, DnsPort, IpFamily, ObjectRef } from "../ports.ts";
 import type { AddressSourceResult } from "./files.ts";
 import type { ApiSurface, ExportVersion, InitKubePort } from "./kube-port.ts";
 
@@ -22,8 +22,12 @@ export interface ResolveInput {
 export interface ResolveDeps {
   kube: InitKubePort;
   dns: DnsPort;
+  clock: Clock;
   log: Logger;
 }
+
+/** How long an agreed address waits for the sources that have not published it yet to catch up. */
+export const SETTLE_MS = 3000;
 
 export interface Resolved {
   ip: string;
@@ -43,6 +47,7 @@ export async function resolveAddress(
   signal: AbortSignal,
 ): Promise<Resolved> {
   let last: AgentError | undefined;
+  let firstAgreement: number | undefined;
   const attempt = async (): Promise<Resolved> => {
     const r = await readSources(input, deps, signal);
     const verdict = chooseAddress(r.readings, {
@@ -52,6 +57,14 @@ export async function resolveAddress(
       serviceClusterIP: input.serviceClusterIP,
     });
     if (!verdict.ok) throw (last = addressError(input.ref, verdict));
+    firstAgreement ??= deps.clock.now();
+    // Cross-checking means every source that can speak should: give late publishers a moment.
+    if (verdict.pending.length > 0 && deps.clock.now() - firstAgreement < SETTLE_MS) {
+      throw new AgentError(
+        "retryable",
+        `${verdict.agreed.join(" and ")} agree on ${verdict.ip}; waiting for ${verdict.pending.join(" and ")}`,
+      );
+    }
     return { ip: verdict.ip, family: verdict.family, sources: describe(r, verdict.ip) };
   };
   try {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import {
   ApiextensionsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
   type KubernetesObject,
@@ -223,6 +224,7 @@ async function installCrds(kc: KubeConfig, dirs: string[]): Promise<void> {
     }
   }
   const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   for (const name of names) {
     await waitUntil(
       `CRD ${name} Established`,
@@ -232,6 +234,19 @@ async function installCrds(kc: KubeConfig, dirs: string[]): Promise<void> {
       },
       30_000,
     );
+    // Established comes before the storage is served ("storage is (re)initializing", 429): list it.
+    const crd = await ext.readCustomResourceDefinition({ name });
+    for (const v of crd.spec.versions.filter((x) => x.served)) {
+      const ref = { group: crd.spec.group, version: v.name, plural: crd.spec.names.plural };
+      await waitUntil(
+        `CRD ${name} ${v.name} served`,
+        async () => {
+          await custom.listClusterCustomObject(ref);
+          return true;
+        },
+        30_000,
+      );
+    }
   }
 }
 

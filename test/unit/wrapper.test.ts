@@ -345,11 +345,22 @@ for (const shell of SHELLS) {
 
     test("missing or bad POD_IP: exit 2, the daemon never runs", () => {
       const missing = run(shell, ["ceph-mon"], { publicAddr: GLOBAL, env: { POD_IP: undefined } });
-      assertRefused(missing, /POD_IP is not set; add env POD_IP from fieldRef status\.podIP/);
+      assertRefused(
+        missing,
+        /POD_IP \(or Rook's ROOK_POD_IP\) is not set; add env POD_IP from fieldRef status\.podIP/,
+      );
       const empty = run(shell, ["ceph-mon"], { publicAddr: GLOBAL, env: { POD_IP: "" } });
       assertRefused(empty, /POD_IP is not set/);
       const bad = run(shell, ["ceph-mon"], { publicAddr: GLOBAL, env: { POD_IP: "$(ROOK_POD_IP)" } });
       assertRefused(bad, /POD_IP "\$\(ROOK_POD_IP\)" is not an IP address/);
+    });
+
+    test("Rook's ROOK_POD_IP stands in for POD_IP", () => {
+      const r = run(shell, ["ceph-mon", "--foreground"], {
+        publicAddr: GLOBAL,
+        env: { POD_IP: undefined, ROOK_POD_IP: POD },
+      });
+      assertRan(r, ["ceph-mon", "--foreground", ...monFlags()]);
     });
 
     test("daemon type: CEPH_MCS_DAEMON_TYPE wins; unknown binaries and values are refused", () => {
