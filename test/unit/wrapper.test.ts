@@ -350,7 +350,7 @@ for (const shell of SHELLS) {
         /POD_IP \(or Rook's ROOK_POD_IP\) is not set; add env POD_IP from fieldRef status\.podIP/,
       );
       const empty = run(shell, ["ceph-mon"], { publicAddr: GLOBAL, env: { POD_IP: "" } });
-      assertRefused(empty, /POD_IP is not set/);
+      assertRefused(empty, /ROOK_POD_IP\) is not set/);
       const bad = run(shell, ["ceph-mon"], { publicAddr: GLOBAL, env: { POD_IP: "$(ROOK_POD_IP)" } });
       assertRefused(bad, /POD_IP "\$\(ROOK_POD_IP\)" is not an IP address/);
     });
