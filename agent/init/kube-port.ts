@@ -45,8 +45,12 @@ export interface InitKubePort {
     resourceVersion: string,
     signal: AbortSignal,
   ): AsyncIterable<ExportObservation | undefined>;
-  /** GlobalIngressIP status.allocatedIP; [] while not allocated or absent. */
-  readGlobalIngressIP(ref: ObjectRef): Promise<string[]>;
+  /**
+   * GlobalIngressIP status.allocatedIP; [] while not allocated; undefined when there is no such object
+   * (Submariner installs the CRD with or without Globalnet; only Globalnet creates the objects, and
+   * Lighthouse marks a Globalnet export Valid only after its GlobalIngressIP exists).
+   */
+  readGlobalIngressIP(ref: ObjectRef): Promise<string[] | undefined>;
   /** Addresses of the Lighthouse EndpointSlices of this cluster; undefined when there are none. */
   readLighthouseAddresses(ref: ObjectRef, clusterID: string): Promise<string[] | undefined>;
   /** ServiceImport spec.ips (clusterset VIPs), which must never become a daemon's address. */

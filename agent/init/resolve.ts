@@ -2,7 +2,7 @@
 // the answer is "not yet" or the sources still disagree, until the overall deadline.
 import pRetry from "p-retry";
 import type { Logger } from "pino";
-import { AgentError, classify } from "../errors.ts";
+import { AgentError, classify, wrap } from "../errors.ts";
 import { chooseAddress, normaliseIp, type AddressReadings, type AddressVerdict } from "../mcs/address.ts";
 import { clustersetName } from "../mcs/naming.ts";
 import type { Clock, DnsAnswer, DnsPort, IpFamily, ObjectRef } from "../ports.ts";
@@ -17,7 +17,13 @@ export interface ResolveInput {
   surface: ApiSurface & { exportVersion: ExportVersion };
   globalCidrs: readonly string[];
   serviceClusterIP: string | undefined;
+  /** The controller as guessed from its conditions (logs, and the no-per-cluster-address check). */
+  implementation: string;
 }
+
+// These implementations publish no cluster-specific address for an exported Service (only per-cluster
+// VIPs of derived Services, or nothing): there is no single address every cluster could dial.
+const NO_CLUSTER_ADDRESS = new Set(["cilium", "antrea"]);
 
 export interface ResolveDeps {
   kube: InitKubePort;
@@ -48,14 +54,28 @@ export async function resolveAddress(
 ): Promise<Resolved> {
   let last: AgentError | undefined;
   let firstAgreement: number | undefined;
+  const started = deps.clock.now();
   const attempt = async (): Promise<Resolved> => {
-    const r = await readSources(input, deps, signal);
+    const r = await readSources(input, deps, signal).catch((err: unknown) => {
+      throw (last =
+        err instanceof AgentError
+          ? err
+          : wrap(err, "read the address sources", `Service ${input.ref.namespace}/${input.ref.name}`));
+    });
+    deps.log.debug({ readings: r.readings, vips: r.vips }, "address sources read");
     const verdict = chooseAddress(r.readings, {
       family: input.family,
       globalCidrs: input.globalCidrs,
       clusterSetVIPs: r.vips,
       serviceClusterIP: input.serviceClusterIP,
     });
+    if (
+      !verdict.ok &&
+      NO_CLUSTER_ADDRESS.has(input.implementation) &&
+      deps.clock.now() - started >= SETTLE_MS
+    ) {
+      throw noClusterAddress(input);
+    }
     if (!verdict.ok) throw (last = addressError(input.ref, verdict));
     firstAgreement ??= deps.clock.now();
     // Cross-checking means every source that can speak should: give late publishers a moment.
@@ -84,6 +104,17 @@ export async function resolveAddress(
   }
 }
 
+function noClusterAddress(input: ResolveInput): AgentError {
+  return new AgentError(
+    "permanent",
+    `the export is valid, but this MCS implementation (${input.implementation}) publishes no cluster-specific address for it; a Ceph daemon needs one address that every cluster reaches`,
+    {
+      object: `Service ${input.ref.namespace}/${input.ref.name}`,
+      hint: "with overlapping networks use Submariner Lighthouse with Globalnet; with non-overlapping Service CIDRs Rook's ClusterIPs already work, so disable multiClusterService",
+    },
+  );
+}
+
 function addressError(ref: ObjectRef, v: Extract<AddressVerdict, { ok: false }>): AgentError {
   return new AgentError(v.kind, `cannot settle the global IP (${v.reason}): ${v.message}`, {
     object: `Service ${ref.namespace}/${ref.name}`,
@@ -103,7 +134,11 @@ async function readSources(input: ResolveInput, deps: ResolveDeps, signal: Abort
     vips,
     details: {
       globalIngressIP:
-        gii === undefined ? "Globalnet not installed" : gii.length === 0 ? "not allocated yet" : undefined,
+        gii === undefined
+          ? "no GlobalIngressIP (Globalnet not in use)"
+          : gii.length === 0
+            ? "not allocated yet"
+            : undefined,
       endpointSlice: eps === undefined ? "no Lighthouse EndpointSlice for this cluster" : undefined,
       dns: dns.kind === "addresses" ? undefined : `${name} ${dns.kind.toUpperCase()}`,
     },

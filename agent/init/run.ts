@@ -86,6 +86,7 @@ async function runEnabled(cfg: EnabledConfig, deps: InitDeps, signal: AbortSigna
       surface,
       globalCidrs: cfg.globalCidrs.map((c) => `${c.address}/${c.prefix}`),
       serviceClusterIP: svc.clusterIP,
+      implementation: waited.verdict.implementation,
     },
     deps,
     signal,

@@ -63,7 +63,16 @@ export async function waitForExport(
 ): Promise<WaitResult> {
   const t = new Tracker(input.initial);
   if (decide(t, input, deps)) return done(t, deps);
-  const watch = deps.kube.watchServiceExport(input.version, input.ref, input.initial.resourceVersion, signal);
+  // Our own stop switch: an async generator's return() waits for its pending next(), which only a
+  // watch event or an abort ends.
+  const stop = new AbortController();
+  const watchSignal = AbortSignal.any([signal, stop.signal]);
+  const watch = deps.kube.watchServiceExport(
+    input.version,
+    input.ref,
+    input.initial.resourceVersion,
+    watchSignal,
+  );
   const it = watch[Symbol.asyncIterator]();
   let pending = it.next();
   try {
@@ -77,6 +86,7 @@ export async function waitForExport(
       if (decide(t, input, deps)) return done(t, deps);
     }
   } finally {
+    stop.abort();
     await it.return?.();
   }
   throw new WaitDeadlineError(input.ref, t.last);

@@ -186,7 +186,8 @@ export function initKube(c: KubeClients): InitKubePort {
       try {
         const gii = (await orUndefinedOn404(c.custom.getNamespacedCustomObject(api, c.opts))) as
           Meta | undefined;
-        const ip = gii?.status?.allocatedIP;
+        if (!gii) return undefined;
+        const ip = gii.status?.allocatedIP;
         return ip ? [ip] : [];
       } catch (err) {
         throw wrap(err, "read the GlobalIngressIP", refName("GlobalIngressIP", ref), rbacHint(err));

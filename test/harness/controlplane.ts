@@ -2,12 +2,11 @@
 // (build-binaries.sh), a throwaway PKI, RBAC authorization, service-account tokens, and the
 // upstream mcs-api CRDs plus the test CRDs installed and Established. One per test run.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   ApiextensionsV1Api,
@@ -19,7 +18,7 @@ import {
 } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { makePki, type Pki } from "./pki.ts";
-import { freePort, startManaged, waitUntil, type Managed } from "./processes.ts";
+import { freePort, killNow, startManaged, waitUntil, type Managed } from "./processes.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CACHE = process.env.CEPH_MCS_CACHE ?? join(ROOT, ".cache");
@@ -78,6 +77,8 @@ export interface ControlPlane extends ControlPlaneState {
   serviceAccountKubeconfigFile(namespace: string, name: string): Promise<string>;
   /** Stops etcd and the apiserver and removes the run folder (no-op for a shared connection). */
   stop(): Promise<void>;
+  /** Synchronous stop for process exit hooks. */
+  killNow(): void;
 }
 
 export async function startControlPlane(): Promise<ControlPlane> {
@@ -101,7 +102,13 @@ export async function startControlPlane(): Promise<ControlPlane> {
       versions: bins.versions,
     };
     await writeFile(join(dir, "state.json"), JSON.stringify(state));
-    const cp = connect(state, stopAll);
+    const cp = {
+      ...connect(state, stopAll),
+      killNow: () => {
+        killNow(procs);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
     await installCrds(cp.admin(), bins.crdDirs);
     return cp;
   } catch (err) {
@@ -258,7 +265,7 @@ function yamlFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-function connect(state: ControlPlaneState, stop: () => Promise<void>): ControlPlane {
+function connect(state: ControlPlaneState, stop: () => Promise<void>): Omit<ControlPlane, "killNow"> {
   const admin = (): KubeConfig => {
     const kc = new KubeConfig();
     kc.loadFromFile(state.kubeconfigPath);
@@ -325,10 +332,10 @@ export function sharedControlPlane(): Promise<ControlPlane> {
     const statePath = process.env[STATE_ENV];
     if (statePath) {
       const state = JSON.parse(await readFile(statePath, "utf8")) as ControlPlaneState;
-      return connect(state, async () => {});
+      return { ...connect(state, async () => {}), killNow: () => undefined };
     }
     const cp = await startControlPlane();
-    after(() => cp.stop());
+    process.once("exit", () => cp.killNow());
     return cp;
   })();
   return shared;

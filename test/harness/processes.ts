@@ -14,10 +14,17 @@ export interface Managed {
   stop(): Promise<void>;
 }
 
+/** Synchronous last resort for process exit hooks: SIGTERM now (run-child.sh escalates). */
+export function killNow(procs: readonly Managed[]): void {
+  for (const p of procs) if (p.proc.exitCode === null) p.proc.kill("SIGTERM");
+}
+
 export function startManaged(name: string, argv: string[], logPath: string): Managed {
   const fd = openSync(logPath, "a");
   const proc = spawn("/bin/sh", [RUN_CHILD, String(process.pid), ...argv], { stdio: ["ignore", fd, fd] });
   closeSync(fd);
+  // The control plane must not keep a test process alive; stop() or the exit hook ends it.
+  proc.unref();
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const stop = async (): Promise<void> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
