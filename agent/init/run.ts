@@ -12,8 +12,15 @@ import {
 import { serviceName } from "../mcs/naming.ts";
 import type { Clock, DnsPort, ObjectRef } from "../ports.ts";
 import { writeDisabledOutputs, writeInitOutputs, type InitFilePort, type InitResult } from "./files.ts";
-import type { ApiSurface, ExportVersion, InitKubePort, ServiceState } from "./kube-port.ts";
-import { resolveAddress, type Resolved } from "./resolve.ts";
+import type {
+  ApiSurface,
+  ExportObservation,
+  ExportVersion,
+  InitKubePort,
+  ServiceState,
+} from "./kube-port.ts";
+import { evaluateExport } from "../mcs/conditions.ts";
+import { resolveAddress, type ResolveInput, type Resolved } from "./resolve.ts";
 import { waitForExport, type WaitResult } from "./wait.ts";
 
 export interface InitDeps {
@@ -66,28 +73,8 @@ async function runEnabled(cfg: EnabledConfig, deps: InitDeps, signal: AbortSigna
       desiredServiceExport(surface.exportVersion, ref.name, ref.namespace, cfg.cephCluster),
     );
   const initial = await apply();
-  const waited = await waitForExport(
-    {
-      version: surface.exportVersion,
-      ref,
-      initial,
-      readyGraceMs: cfg.timing.readyGraceMs,
-      reapply: apply,
-    },
-    deps,
-    signal,
-  );
-  const resolved = await resolveAddress(
-    {
-      ref,
-      clusterID: cfg.clusterID,
-      zone: cfg.zone,
-      family: cfg.family,
-      surface,
-      globalCidrs: cfg.globalCidrs.map((c) => `${c.address}/${c.prefix}`),
-      serviceClusterIP: svc.clusterIP,
-      implementation: waited.verdict.implementation,
-    },
+  const { waited, resolved } = await exportAndAddress(
+    { cfg, ref, surface, svc, initial, apply },
     deps,
     signal,
   );
@@ -96,6 +83,58 @@ async function runEnabled(cfg: EnabledConfig, deps: InitDeps, signal: AbortSigna
   const result = buildResult(cfg, { surface, svc, waited, resolved, pin, started, now: deps.clock.now() });
   await writeInitOutputs(deps.files, cfg.paths.dir, { result, wrapperPath: cfg.paths.wrapperSource });
   return result;
+}
+
+interface Settle {
+  cfg: EnabledConfig;
+  ref: ObjectRef;
+  surface: ApiSurface & { exportVersion: ExportVersion };
+  svc: ServiceState;
+  initial: ExportObservation;
+  apply: () => Promise<ExportObservation>;
+}
+
+/**
+ * Waits for a usable export, resolves the address, then looks at the export once more: a controller
+ * that wrote Valid first may since have added Ready=False or a Conflict, and those win.
+ */
+async function exportAndAddress(
+  x: Settle,
+  deps: InitDeps,
+  signal: AbortSignal,
+): Promise<{ waited: WaitResult; resolved: Resolved }> {
+  for (let current = x.initial; ;) {
+    const waited = await waitForExport(
+      {
+        version: x.surface.exportVersion,
+        ref: x.ref,
+        initial: current,
+        readyGraceMs: x.cfg.timing.readyGraceMs,
+        reapply: x.apply,
+      },
+      deps,
+      signal,
+    );
+    const resolved = await resolveAddress(resolveInput(x, waited), deps, signal);
+    const latest = (await deps.kube.readServiceExport(x.surface.exportVersion, x.ref)) ?? (await x.apply());
+    if (evaluateExport(latest.conditions).state === "ready") return { waited, resolved };
+    deps.log.info({ export: x.ref }, "the export changed while resolving; waiting for it again");
+    current = latest;
+  }
+}
+
+function resolveInput(x: Settle, waited: WaitResult): ResolveInput {
+  const { cfg, ref, surface, svc } = x;
+  return {
+    ref,
+    clusterID: cfg.clusterID,
+    zone: cfg.zone,
+    family: cfg.family,
+    surface,
+    globalCidrs: cfg.globalCidrs.map((c) => `${c.address}/${c.prefix}`),
+    serviceClusterIP: svc.clusterIP,
+    implementation: waited.verdict.implementation,
+  };
 }
 
 function requireMcs(surface: ApiSurface, ref: ObjectRef): ApiSurface & { exportVersion: ExportVersion } {
