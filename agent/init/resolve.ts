@@ -82,7 +82,7 @@ export async function resolveAddress(
     if (verdict.pending.length > 0 && deps.clock.now() - firstAgreement < SETTLE_MS) {
       throw new AgentError(
         "retryable",
-        `${verdict.agreed.join(" and ")} agree on ${verdict.ip}; waiting for ${verdict.pending.join(" and ")}`,
+        `${verdict.agreed.join(" and ")} ${verdict.agreed.length > 1 ? "agree on" : "reports"} ${verdict.ip}; waiting for ${verdict.pending.join(" and ")}`,
       );
     }
     return { ip: verdict.ip, family: verdict.family, sources: describe(r, verdict.ip) };
