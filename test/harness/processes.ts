@@ -1,11 +1,9 @@
-// Child processes of the harness: started under run-child.sh (dies with the runner), logs to a file,
-// stopped with SIGTERM then SIGKILL.
+// Child processes of the harness: started under util-linux's setpriv with a parent-death signal, so the
+// kernel ends them even when the test runner is SIGKILLed; logs to a file; stopped with SIGTERM then SIGKILL.
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 
-const RUN_CHILD = fileURLToPath(new URL("./run-child.sh", import.meta.url));
 
 export interface Managed {
   name: string;
@@ -21,7 +19,7 @@ export function killNow(procs: readonly Managed[]): void {
 
 export function startManaged(name: string, argv: string[], logPath: string): Managed {
   const fd = openSync(logPath, "a");
-  const proc = spawn("/bin/sh", [RUN_CHILD, String(process.pid), ...argv], { stdio: ["ignore", fd, fd] });
+  const proc = spawn("setpriv", ["--pdeathsig", "KILL", "--", ...argv], { stdio: ["ignore", fd, fd] });
   closeSync(fd);
   // The control plane must not keep a test process alive; stop() or the exit hook ends it.
   proc.unref();
