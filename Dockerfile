@@ -1,0 +1,21 @@
+# ceph-mcs-agent image: the bundled agent (one file) on a Node 24 runtime, plus the POSIX-sh daemon
+# wrapper that init mode copies into the pod's shared volume. No shell or package manager at run time.
+# syntax=docker/dockerfile:1
+
+FROM docker.io/library/node:24.11-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: the build needs no install hooks (esbuild's binary comes as an optional package);
+# the `node` devDependency's download of a second Node would be wasted here.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY agent ./agent
+COPY scripts/bundle.ts ./scripts/bundle.ts
+RUN node scripts/bundle.ts
+
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
+COPY --from=build /src/dist/ceph-mcs-agent.mjs /app/ceph-mcs-agent.mjs
+COPY --chmod=0755 images/ceph-mcs-exec /usr/local/bin/ceph-mcs-exec
+USER 65532:65532
+ENTRYPOINT ["/nodejs/bin/node", "/app/ceph-mcs-agent.mjs"]
+CMD ["--help"]
