@@ -4,7 +4,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
 
-
 export interface Managed {
   name: string;
   proc: ChildProcess;

@@ -144,7 +144,7 @@ describe("address forms", () => {
       assertWritten(run, undefined);
       assert.match(run.publicAddr!, /^fd00:242:1::[0-9a-f]+$/);
       assert.equal(run.result?.family, 6);
-      assert.ok(run.result?.sources.find((x) => x.name === "dns")?.agreed, "DNS AAAA agreed");
+      assert.ok(run.result.sources.find((x) => x.name === "dns")?.agreed, "DNS AAAA agreed");
     });
   });
 });
