@@ -112,7 +112,7 @@ export function initKube(c: KubeClients): InitKubePort {
 
     async discover() {
       try {
-        return surface((await c.apis.getAPIVersions(c.opts)).groups);
+        return apiSurface((await c.apis.getAPIVersions(c.opts)).groups);
       } catch (err) {
         throw wrap(err, "discover the served API groups", "GET /apis", "check the API server is reachable");
       }
@@ -294,7 +294,7 @@ function rbacHint(err: unknown): string | undefined {
   return status === 403 ? "grant the agent's ServiceAccount the Role shipped in manifests/" : undefined;
 }
 
-function surface(groups: { name: string; versions: { version: string }[] }[]): ApiSurface {
+export function apiSurface(groups: { name: string; versions: { version: string }[] }[]): ApiSurface {
   const versionsOf = (g: string): string[] =>
     groups.find((x) => x.name === g)?.versions.map((v) => v.version) ?? [];
   const mcs = versionsOf(MCS_GROUP);
