@@ -38,8 +38,6 @@ export interface InitKubePort {
   /** Server-side apply without force: adopts a compatible existing object, refuses a conflicting one. */
   applyService(body: object): Promise<ServiceState>;
   applyServiceExport(version: ExportVersion, body: object): Promise<ExportObservation>;
-  /** The export as stored now; undefined when it does not exist. */
-  readServiceExport(version: ExportVersion, ref: ObjectRef): Promise<ExportObservation | undefined>;
   /** Yields every change of the export (undefined = deleted) from `resourceVersion` on, until `signal`. */
   watchServiceExport(
     version: ExportVersion,

@@ -19,9 +19,8 @@ import type {
   InitKubePort,
   ServiceState,
 } from "./kube-port.ts";
-import { evaluateExport } from "../mcs/conditions.ts";
 import { resolveAddress, type ResolveInput, type Resolved } from "./resolve.ts";
-import { waitForExport, type WaitResult } from "./wait.ts";
+import { monitorExport, waitForExport, type WaitResult } from "./wait.ts";
 
 export interface InitDeps {
   kube: InitKubePort;
@@ -104,22 +103,33 @@ async function exportAndAddress(
   signal: AbortSignal,
 ): Promise<{ waited: WaitResult; resolved: Resolved }> {
   for (let current = x.initial; ;) {
-    const waited = await waitForExport(
-      {
-        version: x.surface.exportVersion,
-        ref: x.ref,
-        initial: current,
-        readyGraceMs: x.cfg.timing.readyGraceMs,
-        reapply: x.apply,
-      },
-      deps,
-      signal,
-    );
-    const resolved = await resolveAddress(resolveInput(x, waited), deps, signal);
-    const latest = (await deps.kube.readServiceExport(x.surface.exportVersion, x.ref)) ?? (await x.apply());
-    if (evaluateExport(latest.conditions).state === "ready") return { waited, resolved };
-    deps.log.info({ export: x.ref }, "the export changed while resolving; waiting for it again");
-    current = latest;
+    const input = {
+      version: x.surface.exportVersion,
+      ref: x.ref,
+      initial: current,
+      readyGraceMs: x.cfg.timing.readyGraceMs,
+      reapply: x.apply,
+    };
+    const waited = await waitForExport(input, deps, signal);
+    const monitor = monitorExport({ ...input, initial: waited.last }, deps, signal);
+    const resolving = new AbortController();
+    try {
+      const resolved = await Promise.race([
+        resolveAddress(resolveInput(x, waited), deps, AbortSignal.any([signal, resolving.signal])),
+        monitor.failure,
+      ]);
+      const latest = monitor.latest();
+      if (latest.verdict.state === "ready")
+        return { waited: { ...waited, verdict: latest.verdict }, resolved };
+      deps.log.info(
+        { export: x.ref, state: latest.verdict.state },
+        "the export changed while resolving; waiting for it again",
+      );
+      current = latest.seen;
+    } finally {
+      resolving.abort();
+      monitor.stop();
+    }
   }
 }
 

@@ -26,6 +26,8 @@ export interface WaitResult {
   validAt: number;
   /** Conditions as last seen, for result.json. */
   conditions: unknown;
+  /** The export as last seen, to go on watching from. */
+  last: ExportObservation;
 }
 
 /** Thrown when the deadline passes first; carries the last verdict for the message. */
@@ -50,7 +52,9 @@ class Tracker {
   failingSince: number | undefined;
   last: ExportVerdict;
   lastConditions: unknown;
+  seen: ExportObservation;
   constructor(first: ExportObservation) {
+    this.seen = first;
     this.lastConditions = first.conditions;
     this.last = evaluateExport(first.conditions);
   }
@@ -63,33 +67,41 @@ export async function waitForExport(
 ): Promise<WaitResult> {
   const t = new Tracker(input.initial);
   if (decide(t, input, deps)) return done(t, deps);
+  if (await follow(t, { input, deps, untilReady: true }, signal)) return done(t, deps);
+  throw new WaitDeadlineError(input.ref, t.last);
+}
+
+interface Follow {
+  input: WaitInput;
+  deps: WaitDeps;
+  /** Stop at the first ready verdict (waiting), or go on until aborted (monitoring). */
+  untilReady: boolean;
+}
+
+/** Follows the export's watch through the state machine; true when it stopped at a ready verdict. */
+async function follow(t: Tracker, f: Follow, signal: AbortSignal): Promise<boolean> {
+  const { input, deps } = f;
   // Our own stop switch: an async generator's return() waits for its pending next(), which only a
   // watch event or an abort ends.
   const stop = new AbortController();
   const watchSignal = AbortSignal.any([signal, stop.signal]);
-  const watch = deps.kube.watchServiceExport(
-    input.version,
-    input.ref,
-    input.initial.resourceVersion,
-    watchSignal,
-  );
-  const it = watch[Symbol.asyncIterator]();
+  const rv = t.seen.resourceVersion;
+  const it = deps.kube.watchServiceExport(input.version, input.ref, rv, watchSignal)[Symbol.asyncIterator]();
   let pending = it.next();
   try {
     for (;;) {
       const r = await nextOrGrace(pending, t, { input, deps }, signal);
-      if (r !== GRACE_OVER && r.done === true) break;
+      if (r !== GRACE_OVER && r.done === true) return false;
       if (r !== GRACE_OVER) {
         pending = it.next();
         observe(t, r.value ?? (await recreate(input, deps)));
       }
-      if (decide(t, input, deps)) return done(t, deps);
+      if (decide(t, input, deps) && f.untilReady) return true;
     }
   } finally {
     stop.abort();
     await it.return?.();
   }
-  throw new WaitDeadlineError(input.ref, t.last);
 }
 
 const GRACE_OVER: unique symbol = Symbol("grace over");
@@ -113,6 +125,7 @@ async function nextOrGrace(
 }
 
 function observe(t: Tracker, seen: ExportObservation): void {
+  t.seen = seen;
   t.lastConditions = seen.conditions;
   t.last = evaluateExport(seen.conditions);
 }
@@ -123,7 +136,29 @@ async function recreate(input: WaitInput, deps: WaitDeps): Promise<ExportObserva
 }
 
 function done(t: Tracker, deps: WaitDeps): WaitResult {
-  return { verdict: t.last, validAt: deps.clock.now(), conditions: t.lastConditions };
+  return { verdict: t.last, validAt: deps.clock.now(), conditions: t.lastConditions, last: t.seen };
+}
+
+export interface ExportMonitor {
+  /** Rejects as soon as the export turns permanently bad; never resolves. */
+  failure: Promise<never>;
+  /** The latest verdict and observation. */
+  latest(): { verdict: ExportVerdict; seen: ExportObservation };
+  stop(): void;
+}
+
+/**
+ * Keeps watching a ready export while the address is resolved: a controller that wrote Valid first
+ * may add Ready=False/ExportFailed or a type Conflict moments later, and that must win.
+ */
+export function monitorExport(input: WaitInput, deps: WaitDeps, signal: AbortSignal): ExportMonitor {
+  const stop = new AbortController();
+  const t = new Tracker(input.initial);
+  const failure = follow(t, { input, deps, untilReady: false }, AbortSignal.any([signal, stop.signal])).then(
+    () => new Promise<never>(() => undefined),
+  );
+  failure.catch(() => undefined);
+  return { failure, latest: () => ({ verdict: t.last, seen: t.seen }), stop: () => stop.abort() };
 }
 
 /** True when ready; throws when failed; false to keep waiting. */

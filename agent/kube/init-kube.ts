@@ -157,14 +157,6 @@ export function initKube(c: KubeClients): InitKubePort {
       }
     },
 
-    async readServiceExport(version, ref) {
-      try {
-        return (await readExport(version, ref)).item;
-      } catch (err) {
-        throw wrap(err, "read the ServiceExport", refName("ServiceExport", ref), rbacHint(err));
-      }
-    },
-
     watchServiceExport(version, ref, resourceVersion, signal) {
       const path = `/apis/${MCS_GROUP}/${version}/namespaces/${ref.namespace}/serviceexports`;
       return watchObject<ExportObservation>(
