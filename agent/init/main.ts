@@ -35,15 +35,26 @@ export async function runInit(): Promise<number> {
   } catch (err) {
     return report(err, { log, terminationLog: raw.CEPH_MCS_TERMINATION_LOG ?? "/dev/termination-log" });
   }
-  const clients = await createClients({
-    kubeconfigPath: env.kubeconfig,
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
-  });
+  const clients = await openClients(env).catch((err: unknown) => err as ConfigError);
+  if (clients instanceof ConfigError) return report(clients, { log, terminationLog: env.terminationLog });
   try {
     return await runWithClients(env, clients, log);
   } finally {
     log.info({ apiRequests: clients.stats.requests }, "API requests sent");
     await clients.close();
+  }
+}
+
+async function openClients(env: InitEnv): Promise<KubeClients> {
+  try {
+    return await createClients({ kubeconfigPath: env.kubeconfig, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  } catch (err) {
+    throw new ConfigError(
+      [
+        `cannot load the Kubernetes client configuration: ${err instanceof Error ? err.message : String(err)}`,
+      ],
+      "set KUBECONFIG to a readable kubeconfig, or run the pod with a service account token",
+    );
   }
 }
 
@@ -130,7 +141,8 @@ function exitCodeFor(err: unknown, deadline: AbortSignal | undefined): number {
   if (err instanceof AddressChangedError) return ExitCode.addressChanged;
   if (err instanceof ConfigError) return ExitCode.misconfigured;
   if (err instanceof WaitDeadlineError || deadline?.aborted === true) return ExitCode.deadline;
-  if (err instanceof AgentError && err.kind === "permanent") return ExitCode.misconfigured;
+  // notFound/conflict that reach the top are missing or clashing objects: configuration, not a bug.
+  if (err instanceof AgentError && err.kind !== "retryable") return ExitCode.misconfigured;
   return ExitCode.internal;
 }
 
