@@ -241,3 +241,21 @@ export function lastLog(run: AgentRun): string {
   const msg = last?.msg;
   return `exit ${run.code}: ${typeof msg === "string" ? msg : run.stderr}`;
 }
+
+/** Runs `body` in a fresh scenario and always cleans it up. */
+export async function withScenario(
+  opts: ScenarioOptions,
+  body: (s: Scenario) => Promise<void>,
+): Promise<void> {
+  const s = await startScenario(opts);
+  try {
+    await body(s);
+  } finally {
+    await s.stop();
+  }
+}
+
+/** The API coordinates of a daemon's ServiceExport in the scenario's namespace. */
+export function exportRef(s: Scenario, name: string, version = "v1beta1") {
+  return { group: "multicluster.x-k8s.io", version, namespace: s.ns, plural: "serviceexports", name };
+}

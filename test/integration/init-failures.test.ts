@@ -3,28 +3,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startUdpResponder, type DnsReply } from "../harness/dns.ts";
-import {
-  startScenario,
-  lastLog,
-  type AgentRun,
-  type Daemon,
-  type Scenario,
-  type ScenarioOptions,
-} from "../harness/scenario.ts";
+import { withScenario, lastLog, type AgentRun, type Daemon, type Scenario } from "../harness/scenario.ts";
 import type { FaultName } from "../emulator/mcs-controller.ts";
 
 const MON: Daemon = { type: "mon", id: "a" };
 const FAST = 0.05;
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: FAST };
-
-async function withScenario(opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
-  const s = await startScenario(opts);
-  try {
-    await body(s);
-  } finally {
-    await s.stop();
-  }
-}
 
 function assertNothingWritten(run: AgentRun, code: number, message: RegExp): void {
   assert.equal(run.code, code, lastLog(run));

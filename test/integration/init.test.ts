@@ -4,27 +4,18 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import {
-  startScenario,
+  withScenario,
+  exportRef,
   lastLog,
   type AgentRun,
   type Daemon,
   type Scenario,
-  type ScenarioOptions,
 } from "../harness/scenario.ts";
 import type { ProfileName } from "../emulator/mcs-controller.ts";
 
 const MON: Daemon = { type: "mon", id: "a" };
 const OSD: Daemon = { type: "osd", id: "0" };
 const FAST = 0.05;
-
-async function withScenario(opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
-  const s = await startScenario(opts);
-  try {
-    await body(s);
-  } finally {
-    await s.stop();
-  }
-}
 
 function assertWritten(run: AgentRun, ip: string | undefined): void {
   assert.equal(run.code, 0, lastLog(run));
@@ -46,13 +37,7 @@ async function service(s: Scenario, name: string) {
 
 async function serviceExport(s: Scenario, name: string) {
   const api = s.cp.admin().makeApiClient(CustomObjectsApi);
-  const ref = {
-    group: "multicluster.x-k8s.io",
-    version: "v1beta1",
-    namespace: s.ns,
-    plural: "serviceexports",
-    name,
-  };
+  const ref = exportRef(s, name);
   return (await api.getNamespacedCustomObject(ref)) as {
     metadata: {
       resourceVersion: string;
@@ -213,13 +198,7 @@ describe("idempotence, adoption, pinning", () => {
       for (const name of ["rook-ceph-mon-a", "rook-ceph-osd-0"]) {
         await core.patchNamespacedService({ name, namespace: s.ns, body: pinOld }, mergePatch());
         const api = s.cp.admin().makeApiClient(CustomObjectsApi);
-        const ref = {
-          group: "multicluster.x-k8s.io",
-          version: "v1beta1",
-          namespace: s.ns,
-          plural: "serviceexports",
-          name,
-        };
+        const ref = exportRef(s, name);
         await api.patchNamespacedCustomObject({ ...ref, body: pinOld }, mergePatch());
       }
       const mon = await s.run(MON);
