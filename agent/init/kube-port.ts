@@ -32,38 +32,38 @@ export interface PodEvent {
 
 export interface InitKubePort {
   /** The CephCluster as stored; `name` absent = the only one in the namespace. */
-  readCephCluster(namespace: string, name: string | undefined): Promise<unknown>;
-  readPodLabels(pod: ObjectRef): Promise<Readonly<Record<string, string>>>;
-  discover(): Promise<ApiSurface>;
+  readCephCluster: (namespace: string, name: string | undefined) => Promise<unknown>;
+  readPodLabels: (pod: ObjectRef) => Promise<Readonly<Record<string, string>>>;
+  discover: () => Promise<ApiSurface>;
   /** Server-side apply without force: adopts a compatible existing object, refuses a conflicting one. */
-  applyService(body: object): Promise<ServiceState>;
-  applyServiceExport(version: ExportVersion, body: object): Promise<ExportObservation>;
+  applyService: (body: object) => Promise<ServiceState>;
+  applyServiceExport: (version: ExportVersion, body: object) => Promise<ExportObservation>;
   /** Yields every change of the export (undefined = deleted) from `resourceVersion` on, until `signal`. */
-  watchServiceExport(
+  watchServiceExport: (
     version: ExportVersion,
     ref: ObjectRef,
     resourceVersion: string,
     signal: AbortSignal,
-  ): AsyncIterable<ExportObservation | undefined>;
+  ) => AsyncIterable<ExportObservation | undefined>;
   /**
    * GlobalIngressIP status.allocatedIP; [] while not allocated; undefined when there is no such object
    * (Submariner installs the CRD with or without Globalnet; only Globalnet creates the objects, and
    * Lighthouse marks a Globalnet export Valid only after its GlobalIngressIP exists).
    */
-  readGlobalIngressIP(ref: ObjectRef): Promise<string[] | undefined>;
+  readGlobalIngressIP: (ref: ObjectRef) => Promise<string[] | undefined>;
   /** Addresses of the Lighthouse EndpointSlices of this cluster; undefined when there are none. */
-  readLighthouseAddresses(ref: ObjectRef, clusterID: string): Promise<string[] | undefined>;
+  readLighthouseAddresses: (ref: ObjectRef, clusterID: string) => Promise<string[] | undefined>;
   /** ServiceImport spec.ips (clusterset VIPs), which must never become a daemon's address. */
-  readClusterSetVIPs(version: ExportVersion, ref: ObjectRef): Promise<string[]>;
+  readClusterSetVIPs: (version: ExportVersion, ref: ObjectRef) => Promise<string[]>;
   /**
    * Records the chosen address on the Service and on the ServiceExport (merge patches, so later applies
    * keep them): Rook's full Service updates drop the Service's copy, a re-created export loses its copy.
    */
-  pinAddress(
+  pinAddress: (
     version: ExportVersion,
     ref: ObjectRef,
     annotations: Readonly<Record<string, string>>,
-  ): Promise<void>;
+  ) => Promise<void>;
   /** Best effort: never fails the caller. */
-  emitEvent(pod: ObjectRef, event: PodEvent): Promise<void>;
+  emitEvent: (pod: ObjectRef, event: PodEvent) => Promise<void>;
 }

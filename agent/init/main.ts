@@ -20,6 +20,7 @@ import { createLogger, type Logger } from "../log.ts";
 import type { ObjectRef } from "../ports.ts";
 import { nodeFiles, type InitResult } from "./files.ts";
 import type { InitKubePort } from "./kube-port.ts";
+import { retrying } from "./retrying.ts";
 import { AddressChangedError, runInitFlow } from "./run.ts";
 import { WaitDeadlineError } from "./wait.ts";
 
@@ -59,9 +60,9 @@ async function openClients(env: InitEnv): Promise<KubeClients> {
 }
 
 async function runWithClients(env: InitEnv, clients: KubeClients, log: Logger): Promise<number> {
-  const kube = initKube(clients);
-  const pod = { namespace: env.pod.namespace, name: env.pod.name };
   const deadline = AbortSignal.timeout(env.deadlineSeconds * 1000);
+  const kube = retrying(initKube(clients), deadline, log);
+  const pod = { namespace: env.pod.namespace, name: env.pod.name };
   const warn = setTimeout(() => void warnSlow(kube, pod, env), env.warnAfterSeconds * 1000);
   const ctx = { log, terminationLog: env.terminationLog, kube, pod, deadline };
   try {

@@ -1,11 +1,12 @@
-// Reads every available address source at once, cross-checks them, and retries (with jitter) while
-// the answer is "not yet" or the sources still disagree, until the overall deadline.
-import pRetry from "p-retry";
+// Reads every available address source, cross-checks them, and retries (with jitter) while the answer
+// is "not yet" or the sources still disagree, until the overall deadline. API sources that have
+// answered are not asked again (DNS is re-queried each round: it costs the apiserver nothing).
 import type { Logger } from "pino";
-import { AgentError, classify, wrap } from "../errors.ts";
+import { AgentError, wrap } from "../errors.ts";
 import { chooseAddress, normaliseIp, type AddressReadings, type AddressVerdict } from "../mcs/address.ts";
 import { clustersetName } from "../mcs/naming.ts";
 import type { Clock, DnsAnswer, DnsPort, IpFamily, ObjectRef } from "../ports.ts";
+import { retryUntil } from "../retry.ts";
 import type { AddressSourceResult } from "./files.ts";
 import type { ApiSurface, ExportVersion, InitKubePort } from "./kube-port.ts";
 
@@ -21,10 +22,6 @@ export interface ResolveInput {
   implementation: string;
 }
 
-// These implementations publish no cluster-specific address for an exported Service (only per-cluster
-// VIPs of derived Services, or nothing): there is no single address every cluster could dial.
-const NO_CLUSTER_ADDRESS = new Set(["cilium", "antrea"]);
-
 export interface ResolveDeps {
   kube: InitKubePort;
   dns: DnsPort;
@@ -32,19 +29,41 @@ export interface ResolveDeps {
   log: Logger;
 }
 
-/** How long an agreed address waits for the sources that have not published it yet to catch up. */
-export const SETTLE_MS = 3000;
-
 export interface Resolved {
   ip: string;
   family: IpFamily;
   sources: AddressSourceResult[];
 }
 
-interface Reading {
+/** An agreed address waits this long for the sources that have not published it yet. */
+export const SETTLE_MS = 3000;
+
+// DNS is polled quickly (a local query); the API sources are read again only while they are empty.
+const POLL = { minMs: 100, maxMs: 1000, factor: 1.3 };
+
+// These implementations publish no cluster-specific address for an exported Service (only per-cluster
+// VIPs of derived Services, or nothing): there is no single address every cluster could dial.
+const NO_CLUSTER_ADDRESS = new Set(["cilium", "antrea"]);
+
+type SourceName = keyof AddressReadings;
+
+interface Round {
   readings: AddressReadings;
-  vips: string[];
-  details: Partial<Record<keyof AddressReadings, string>>;
+  details: Partial<Record<SourceName, string>>;
+}
+
+class Resolution {
+  readonly input: ResolveInput;
+  readonly deps: ResolveDeps;
+  readonly started: number;
+  firstAgreement: number | undefined;
+  /** API readings that carried an address: not read again. */
+  readonly settled: AddressReadings = {};
+  constructor(input: ResolveInput, deps: ResolveDeps) {
+    this.input = input;
+    this.deps = deps;
+    this.started = deps.clock.now();
+  }
 }
 
 export async function resolveAddress(
@@ -52,97 +71,86 @@ export async function resolveAddress(
   deps: ResolveDeps,
   signal: AbortSignal,
 ): Promise<Resolved> {
-  let last: AgentError | undefined;
-  let firstAgreement: number | undefined;
-  const started = deps.clock.now();
-  const attempt = async (): Promise<Resolved> => {
-    const r = await readSources(input, deps, signal).catch((err: unknown) => {
-      throw (last =
-        err instanceof AgentError
-          ? err
-          : wrap(err, "read the address sources", `Service ${input.ref.namespace}/${input.ref.name}`));
-    });
-    deps.log.debug({ readings: r.readings, vips: r.vips }, "address sources read");
-    const verdict = chooseAddress(r.readings, {
-      family: input.family,
-      globalCidrs: input.globalCidrs,
-      clusterSetVIPs: r.vips,
-      serviceClusterIP: input.serviceClusterIP,
-    });
-    if (
-      !verdict.ok &&
-      NO_CLUSTER_ADDRESS.has(input.implementation) &&
-      deps.clock.now() - started >= SETTLE_MS
-    ) {
-      throw noClusterAddress(input);
-    }
-    if (!verdict.ok) throw (last = addressError(input.ref, verdict));
-    firstAgreement ??= deps.clock.now();
-    // Cross-checking means every source that can speak should: give late publishers a moment.
-    if (verdict.pending.length > 0 && deps.clock.now() - firstAgreement < SETTLE_MS) {
-      throw new AgentError(
-        "retryable",
-        `${verdict.agreed.join(" and ")} ${verdict.agreed.length > 1 ? "agree on" : "reports"} ${verdict.ip}; waiting for ${verdict.pending.join(" and ")}`,
-      );
-    }
-    return { ip: verdict.ip, family: verdict.family, sources: describe(r, verdict.ip) };
-  };
-  try {
-    return await pRetry(attempt, {
-      retries: Number.MAX_SAFE_INTEGER,
-      minTimeout: 200,
-      maxTimeout: 3000,
-      factor: 1.5,
-      randomize: true,
-      signal,
-      shouldRetry: ({ error }) => classify(error) === "retryable",
-      onFailedAttempt: ({ error, attemptNumber }) =>
-        deps.log.info({ attempt: attemptNumber }, `address not settled: ${error.message}`),
-    });
-  } catch (err) {
-    throw signal.aborted && last ? last : err;
-  }
-}
-
-function noClusterAddress(input: ResolveInput): AgentError {
-  return new AgentError(
-    "permanent",
-    `the export is valid, but this MCS implementation (${input.implementation}) publishes no cluster-specific address for it; a Ceph daemon needs one address that every cluster reaches`,
-    {
-      object: `Service ${input.ref.namespace}/${input.ref.name}`,
-      hint: "with overlapping networks use Submariner Lighthouse with Globalnet; with non-overlapping Service CIDRs Rook's ClusterIPs already work, so disable multiClusterService",
-    },
-  );
-}
-
-function addressError(ref: ObjectRef, v: Extract<AddressVerdict, { ok: false }>): AgentError {
-  return new AgentError(v.kind, `cannot settle the global IP (${v.reason}): ${v.message}`, {
-    object: `Service ${ref.namespace}/${ref.name}`,
+  const r = new Resolution(input, deps);
+  return retryUntil(() => attempt(r, signal), signal, {
+    ...POLL,
+    onRetry: (err, n) => deps.log.info({ attempt: n }, `address not settled: ${err.message}`),
   });
 }
 
-async function readSources(input: ResolveInput, deps: ResolveDeps, signal: AbortSignal): Promise<Reading> {
+async function attempt(r: Resolution, signal: AbortSignal): Promise<Resolved> {
+  const { input, deps } = r;
+  const round = await readSources(r, signal).catch((err: unknown) => {
+    throw err instanceof AgentError ? err : wrap(err, "read the address sources", refText(input.ref));
+  });
+  deps.log.debug({ readings: round.readings }, "address sources read");
+  const verdict = choose(input, round.readings, []);
+  if (!verdict.ok) throw failure(r, verdict);
+  r.firstAgreement ??= deps.clock.now();
+  // Cross-checking: sources that have not spoken yet get a moment to confirm (or contradict) it.
+  if (verdict.pending.length > 0 && deps.clock.now() - r.firstAgreement < SETTLE_MS) {
+    const said = `${verdict.agreed.join(" and ")} ${verdict.agreed.length > 1 ? "agree on" : "reports"} ${verdict.ip}`;
+    throw new AgentError("retryable", `${said}; waiting for ${verdict.pending.join(" and ")}`);
+  }
+  // Read once, at the end: a clusterset VIP must never become a daemon's address.
+  const vips = await deps.kube.readClusterSetVIPs(input.surface.exportVersion, input.ref);
+  const checked = choose(input, round.readings, vips);
+  if (!checked.ok) throw failure(r, checked);
+  return { ip: checked.ip, family: checked.family, sources: describe(round, checked.ip) };
+}
+
+function choose(input: ResolveInput, readings: AddressReadings, vips: readonly string[]): AddressVerdict {
+  return chooseAddress(readings, {
+    family: input.family,
+    globalCidrs: input.globalCidrs,
+    clusterSetVIPs: vips,
+    serviceClusterIP: input.serviceClusterIP,
+  });
+}
+
+function failure(r: Resolution, v: Extract<AddressVerdict, { ok: false }>): AgentError {
+  const { input, deps } = r;
+  if (NO_CLUSTER_ADDRESS.has(input.implementation) && deps.clock.now() - r.started >= SETTLE_MS) {
+    return new AgentError(
+      "permanent",
+      `the export is valid, but this MCS implementation (${input.implementation}) publishes no cluster-specific address for it; a Ceph daemon needs one address that every cluster reaches`,
+      {
+        object: refText(input.ref),
+        hint: "with overlapping networks use Submariner Lighthouse with Globalnet; with non-overlapping Service CIDRs Rook's ClusterIPs already work, so disable multiClusterService",
+      },
+    );
+  }
+  return new AgentError(v.kind, `cannot settle the global IP (${v.reason}): ${v.message}`, {
+    object: refText(input.ref),
+  });
+}
+
+const refText = (ref: ObjectRef): string => `Service ${ref.namespace}/${ref.name}`;
+
+async function readSources(r: Resolution, signal: AbortSignal): Promise<Round> {
+  const { input, deps, settled } = r;
   const name = clustersetName(input.clusterID, input.ref.name, input.ref.namespace, input.zone);
-  const [gii, eps, dns, vips] = await Promise.all([
-    input.surface.globalnet ? deps.kube.readGlobalIngressIP(input.ref) : undefined,
-    deps.kube.readLighthouseAddresses(input.ref, input.clusterID),
+  const [gii, eps, dns] = await Promise.all([
+    settled.globalIngressIP ??
+      (input.surface.globalnet ? deps.kube.readGlobalIngressIP(input.ref) : undefined),
+    settled.endpointSlice ?? deps.kube.readLighthouseAddresses(input.ref, input.clusterID),
     deps.dns.query(name, input.family, signal),
-    deps.kube.readClusterSetVIPs(input.surface.exportVersion, input.ref),
   ]);
+  if (gii && gii.length > 0) settled.globalIngressIP = gii;
+  if (eps && eps.length > 0) settled.endpointSlice = eps;
   return {
     readings: { globalIngressIP: gii, endpointSlice: eps, dns: dnsAddresses(dns) },
-    vips,
     details: {
-      globalIngressIP:
-        gii === undefined
-          ? "no GlobalIngressIP (Globalnet not in use)"
-          : gii.length === 0
-            ? "not allocated yet"
-            : undefined,
+      globalIngressIP: giiDetail(gii),
       endpointSlice: eps === undefined ? "no Lighthouse EndpointSlice for this cluster" : undefined,
       dns: dns.kind === "addresses" ? undefined : `${name} ${dns.kind.toUpperCase()}`,
     },
   };
+}
+
+function giiDetail(gii: readonly string[] | undefined): string | undefined {
+  if (gii === undefined) return "no GlobalIngressIP (Globalnet not in use)";
+  return gii.length === 0 ? "not allocated yet" : undefined;
 }
 
 /** NXDOMAIN and NODATA both mean "not (yet) published": an applicable source without an address. */
@@ -150,12 +158,11 @@ function dnsAddresses(answer: DnsAnswer): readonly string[] {
   return answer.kind === "addresses" ? answer.addresses : [];
 }
 
-function describe(r: Reading, ip: string): AddressSourceResult[] {
+function describe(round: Round, ip: string): AddressSourceResult[] {
   return (["globalIngressIP", "endpointSlice", "dns"] as const).map((name) => {
-    const values = r.readings[name];
-    const value = values?.[0] ?? null;
-    const detail = r.details[name];
+    const values = round.readings[name];
+    const detail = round.details[name];
     const agreed = values?.some((v) => normaliseIp(v)?.ip === ip) ?? false;
-    return { name, value, agreed, ...(detail ? { detail } : {}) };
+    return { name, value: values?.[0] ?? null, agreed, ...(detail ? { detail } : {}) };
   });
 }

@@ -318,7 +318,8 @@ function toObservation(obj: Meta): ExportObservation {
 
 function eventBody(pod: ObjectRef, event: PodEvent): EventsV1Event {
   return {
-    metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+    // client-go's naming: <object>.<unique hex> (a generateName may not end with a dot).
+    metadata: { name: `${pod.name}.${uniqueSuffix()}`, namespace: pod.namespace },
     eventTime: new V1MicroTime(),
     reportingController: "ceph-mcs-agent.io/init",
     reportingInstance: pod.name,
@@ -328,4 +329,10 @@ function eventBody(pod: ObjectRef, event: PodEvent): EventsV1Event {
     type: event.type,
     regarding: { apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name },
   };
+}
+
+function uniqueSuffix(): string {
+  return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff)
+    .toString(16)
+    .padStart(4, "0")}`;
 }
