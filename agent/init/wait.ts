@@ -139,6 +139,12 @@ function done(t: Tracker, deps: WaitDeps): WaitResult {
   return { verdict: t.last, validAt: deps.clock.now(), conditions: t.lastConditions, last: t.seen };
 }
 
+const READY_TYPES = new Set(["Ready", "Synced", "Exported"]);
+
+function readyConfirmed(v: ExportVerdict): boolean {
+  return v.state === "ready" && v.conditions.some((c) => READY_TYPES.has(c.type) && c.status === "True");
+}
+
 export interface ExportMonitor {
   /** Rejects as soon as the export turns permanently bad; never resolves. */
   failure: Promise<never>;
@@ -152,8 +158,16 @@ export interface ExportMonitor {
  * may add Ready=False/ExportFailed or a type Conflict moments later, and that must win.
  */
 export function monitorExport(input: WaitInput, deps: WaitDeps, signal: AbortSignal): ExportMonitor {
-  const stop = new AbortController();
   const t = new Tracker(input.initial);
+  // Ready=True already: nothing later in the sequence can take the export back, so no second watch.
+  if (readyConfirmed(t.last)) {
+    return {
+      failure: new Promise<never>(() => undefined),
+      latest: () => ({ verdict: t.last, seen: t.seen }),
+      stop: () => undefined,
+    };
+  }
+  const stop = new AbortController();
   const failure = follow(t, { input, deps, untilReady: false }, AbortSignal.any([signal, stop.signal])).then(
     () => new Promise<never>(() => undefined),
   );
