@@ -13,7 +13,7 @@ CACHE="${CEPH_MCS_CACHE:-$ROOT/.cache}"
 BIN="$CACHE/bin"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0 GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
 
-log() { printf '[build-binaries] %s\n' "$*" >&2; }
+log() { printf '[build-binaries %4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 need_go() {
   command -v go >/dev/null || { log "go is not installed: install Go ≥1.25 (apt-get install golang-1.2x-go or the machine's toolchain)"; exit 1; }
