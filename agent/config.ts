@@ -35,6 +35,12 @@ export const ENV_VARS = [
     meaning: "the pod's IP (Downward API `status.podIP`); the daemon binds to it",
   },
   {
+    name: "POD_UID",
+    required: false,
+    default: "",
+    meaning: "the pod's uid (Downward API `metadata.uid`), so its Events show in `kubectl describe pod`",
+  },
+  {
     name: "NODE_NAME",
     required: false,
     default: "",
@@ -186,6 +192,7 @@ export interface PodInfo {
   readonly ip: string;
   readonly ipFamily: IpFamily;
   readonly node?: string;
+  readonly uid?: string;
 }
 
 /** The environment, validated; `undefined` means "not set here, decide later". */
@@ -439,6 +446,12 @@ function docOf(name: EnvVarName): EnvVarDoc {
   return ENV_VARS.find((v) => v.name === name) ?? { name, required: false, default: "", meaning: "" };
 }
 
+const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function parseUid(raw: string): Parsed<string> {
+  return UID_RE.test(raw) ? ok(raw) : bad("a UID like 0f9b1c2e-…, from fieldRef metadata.uid");
+}
+
 function readPod(r: Reader): PodInfo {
   const ip = r.req<IpValue>("POD_IP", parseIp, { address: "", family: 4 });
   return {
@@ -447,6 +460,7 @@ function readPod(r: Reader): PodInfo {
     ip: ip.address,
     ipFamily: ip.family,
     node: r.opt("NODE_NAME", parseObjectName),
+    uid: r.opt("POD_UID", parseUid),
   };
 }
 
@@ -707,8 +721,11 @@ function readClusterId(
   problems: string[],
 ): string | undefined {
   const path = `${MCS}.clusterID`;
-  const id = c.str(mcs, path, (v) => (v === "" ? ok(v) : parseLabel(v)));
   const raw = field(mcs, path);
+  // Rook ignores clusterID while MCS is off, so a bad one must not stop a disabled cluster's pods;
+  // it is dropped, and enabling MCS by env override then reports the missing ID.
+  const reader = enabled ? c : makeCrReader([]);
+  const id = reader.str(mcs, path, (v) => (v === "" ? ok(v) : parseLabel(v)));
   if (enabled && (raw === undefined || raw === null || raw === ""))
     problems.push(
       `${path} is ${raw === "" ? '""' : "missing"} while enabled is true: expected ${EXPECT_LABEL}`,

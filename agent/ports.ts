@@ -41,6 +41,8 @@ export interface DaemonRef {
 export interface ObjectRef {
   namespace: string;
   name: string;
+  /** Set where known: Events find their object by uid (`kubectl describe`). */
+  uid?: string;
 }
 
 /** One status condition of a ServiceExport, as stored (every field may be missing on old controllers). */

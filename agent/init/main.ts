@@ -2,6 +2,7 @@
 // distinct (misconfigured / gave up waiting / mon address changed), and every failure is also put in
 // the container's termination message and a Kubernetes Event on the pod.
 import { writeFile } from "node:fs/promises";
+import { isAbsolute } from "node:path";
 import { systemClock } from "../clock.ts";
 import {
   loadInitEnv,
@@ -34,7 +35,9 @@ export async function runInit(): Promise<number> {
   try {
     env = loadInitEnv(raw);
   } catch (err) {
-    return report(err, { log, terminationLog: raw.CEPH_MCS_TERMINATION_LOG ?? "/dev/termination-log" });
+    // The env failed validation: only an absolute path from it is trusted for the failure reason.
+    const asked = raw.CEPH_MCS_TERMINATION_LOG ?? "";
+    return report(err, { log, terminationLog: isAbsolute(asked) ? asked : "/dev/termination-log" });
   }
   const clients = await openClients(env).catch((err: unknown) => err as ConfigError);
   if (clients instanceof ConfigError) return report(clients, { log, terminationLog: env.terminationLog });
@@ -62,7 +65,7 @@ async function openClients(env: InitEnv): Promise<KubeClients> {
 async function runWithClients(env: InitEnv, clients: KubeClients, log: Logger): Promise<number> {
   const deadline = AbortSignal.timeout(env.deadlineSeconds * 1000);
   const kube = retrying(initKube(clients), deadline, log);
-  const pod = { namespace: env.pod.namespace, name: env.pod.name };
+  const pod = { namespace: env.pod.namespace, name: env.pod.name, uid: env.pod.uid };
   const warn = setTimeout(() => void warnSlow(kube, pod, env), env.warnAfterSeconds * 1000);
   const ctx = { log, terminationLog: env.terminationLog, kube, pod, deadline };
   try {

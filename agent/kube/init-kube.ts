@@ -164,7 +164,15 @@ export function initKube(c: KubeClients): InitKubePort {
           kc: c.kc,
           path,
           query: { fieldSelector: `metadata.name=${ref.name}` },
-          relist: () => readExport(version, ref),
+          relist: () =>
+            readExport(version, ref).catch((err: unknown) => {
+              throw wrap(
+                err,
+                "re-read the ServiceExport after its watch expired",
+                refName("ServiceExport", ref),
+                rbacHint(err),
+              );
+            }),
           convert: (obj) => toObservation(obj as Meta),
           onConnect: () => {
             c.stats.requests++;
@@ -327,7 +335,7 @@ function eventBody(pod: ObjectRef, event: PodEvent): EventsV1Event {
     reason: event.reason,
     note: event.note.slice(0, 1000),
     type: event.type,
-    regarding: { apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name },
+    regarding: { apiVersion: "v1", kind: "Pod", namespace: pod.namespace, name: pod.name, uid: pod.uid },
   };
 }
 

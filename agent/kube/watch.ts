@@ -2,6 +2,7 @@
 // it reconnects from the last resourceVersion, re-reading the object when that version is too old.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
+import { AgentError } from "../errors.ts";
 
 const RECONNECT_MIN_MS = 200;
 const RECONNECT_MAX_MS = 5000;
@@ -26,29 +27,40 @@ export async function* watchObject<T>(
   let rv = resourceVersion;
   let backoff = RECONNECT_MIN_MS;
   while (!signal.aborted) {
-    const queue = new EventQueue<Event<T>>();
-    const ctl = await connect(target, rv, queue).catch(() => undefined);
-    const stop = (): void => ctl?.abort();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      for (let ev = ctl && (await queue.next(signal)); ev?.kind === "item"; ev = await queue.next(signal)) {
-        backoff = RECONNECT_MIN_MS;
-        yield ev.item;
-      }
-    } finally {
-      signal.removeEventListener("abort", stop);
-      ctl?.abort();
-    }
+    const queue = yield* oneStream(target, rv, signal);
+    if (refused(queue.error)) throw refusal(queue.error, target.path);
     rv = queue.lastRv || rv;
+    backoff = queue.delivered > 0 ? RECONNECT_MIN_MS : Math.min(backoff * 2, RECONNECT_MAX_MS);
     // A stream that ends without news (apiserver restart, network) is retried with growing pauses.
     await sleep(backoff, undefined, { signal }).catch(() => undefined);
-    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
     if (queue.gone && !aborted(signal)) {
       const fresh = await target.relist();
       rv = fresh.resourceVersion;
       yield fresh.item;
     }
   }
+}
+
+/** One watch connection: yields its objects, returns how it ended. */
+async function* oneStream<T>(
+  target: WatchTarget<T>,
+  rv: string,
+  signal: AbortSignal,
+): AsyncGenerator<T | undefined, EventQueue<Event<T>>> {
+  const queue = new EventQueue<Event<T>>();
+  const ctl = await connect(target, rv, queue).catch(() => undefined);
+  const stop = (): void => ctl?.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    for (let ev = ctl && (await queue.next(signal)); ev?.kind === "item"; ev = await queue.next(signal)) {
+      queue.delivered++;
+      yield ev.item;
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+    ctl?.abort();
+  }
+  return queue;
 }
 
 async function connect<T>(
@@ -71,7 +83,10 @@ async function connect<T>(
       if (phase === "BOOKMARK") return;
       queue.push({ kind: "item", item: phase === "DELETED" ? undefined : target.convert(obj) });
     },
-    (err: unknown) => queue.push({ kind: "end", err }),
+    (err: unknown) => {
+      queue.error = err;
+      queue.push({ kind: "end", err });
+    },
   );
 }
 
@@ -80,6 +95,9 @@ class EventQueue<E> {
   private readonly items: E[] = [];
   private waiter: ((e: E | undefined) => void) | undefined;
   gone = false;
+  delivered = 0;
+  /** Why the stream ended, if it ended with an error. */
+  error: unknown = undefined;
   /** The newest resourceVersion seen (objects and bookmarks), to resume from. */
   lastRv = "";
 
@@ -103,4 +121,25 @@ class EventQueue<E> {
 // A function call, so the compiler does not assume the signal's state is unchanged since the loop test.
 function aborted(signal: AbortSignal): boolean {
   return signal.aborted;
+}
+
+// A watch the apiserver refuses (401/403/404/400…) will be refused again: not worth a reconnect.
+function refused(err: unknown): err is Error {
+  const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === "number" && status >= 400 && status < 500 && status !== 410 && status !== 429;
+}
+
+function refusal(err: Error & { statusCode?: number }, path: string): AgentError {
+  const forbidden = err.statusCode === 403;
+  return new AgentError(
+    "permanent",
+    `the API server refused the watch: ${err.statusCode ?? ""} ${err.message}`,
+    {
+      object: `WATCH ${path}`,
+      hint: forbidden
+        ? "grant the agent's ServiceAccount watch on this resource (the Role in manifests/)"
+        : undefined,
+      cause: err,
+    },
+  );
 }

@@ -110,12 +110,16 @@ async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOpt
 }
 
 /** The daemon's pod as Rook labels it (never scheduled: no kubelet runs), for Events and labels. */
-async function createPod(cp: ControlPlane, ns: string, d: Daemon, ip: string): Promise<string> {
+async function createPod(
+  cp: ControlPlane,
+  ns: string,
+  d: Daemon,
+  ip: string,
+): Promise<{ name: string; uid: string }> {
   const name = `rook-ceph-${d.type}-${d.id}-0`;
   const labels = { app: `rook-ceph-${d.type}`, ceph_daemon_type: d.type, ceph_daemon_id: d.id };
-  await cp
-    .admin()
-    .makeApiClient(CoreV1Api)
+  const core = cp.admin().makeApiClient(CoreV1Api);
+  await core
     .createNamespacedPod({
       namespace: ns,
       body: {
@@ -126,7 +130,8 @@ async function createPod(cp: ControlPlane, ns: string, d: Daemon, ip: string): P
     .catch((err: unknown) => {
       if ((err as { code?: number }).code !== 409) throw err;
     });
-  return name;
+  const pod = await core.readNamespacedPod({ namespace: ns, name });
+  return { name, uid: pod.metadata?.uid ?? "" };
 }
 
 export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenario> {
@@ -175,7 +180,7 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
 
 interface BaseEnvInput {
   ns: string;
-  pod: string;
+  pod: { name: string; uid: string };
   d: Daemon;
   ip: string;
   kubeconfig: string;
@@ -185,7 +190,8 @@ interface BaseEnvInput {
 
 function baseEnv(i: BaseEnvInput): Record<string, string> {
   return {
-    POD_NAME: i.pod,
+    POD_NAME: i.pod.name,
+    POD_UID: i.pod.uid,
     POD_NAMESPACE: i.ns,
     POD_IP: i.ip,
     NODE_NAME: "node-1",

@@ -20,8 +20,6 @@ const POD = "rook-ceph-mon-a-0";
 const SVC = "rook-ceph-mon-a";
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: 0.05 };
 
-const UID_BUG =
-  "agent bug: regarding carries no uid, and kubectl describe pod selects events by involvedObject.uid";
 
 interface Ctx {
   s: Scenario;
@@ -159,31 +157,27 @@ describe("Events on the pod", { concurrency: 4 }, () => {
     });
   });
 
-  test(
-    "kubectl describe pod shows them: the core/v1 view matches the pod's uid",
-    { todo: UID_BUG },
-    async () => {
-      await withTokenScenario({ emulator: GLOBALNET }, async (c) => {
-        const r = await run(c);
-        assert.equal(r.code, 0, lastLog(r));
-        eventFor(await podEvents(c.s), "GlobalAddressReady", c.s); // exists in events.k8s.io/v1
-        const core = c.s.cp.admin().makeApiClient(CoreV1Api);
-        const pod = await core.readNamespacedPod({ namespace: c.s.ns, name: POD });
-        // The field selector kubectl describe builds from the pod (kubectl/pkg/describe searchEvents).
-        const fieldSelector = [
-          `involvedObject.name=${POD}`,
-          `involvedObject.namespace=${c.s.ns}`,
-          "involvedObject.kind=Pod",
-          `involvedObject.uid=${pod.metadata?.uid ?? ""}`,
-        ].join(",");
-        const seen = await core.listNamespacedEvent({ namespace: c.s.ns, fieldSelector });
-        assert.deepEqual(
-          seen.items.map((e) => e.reason),
-          ["GlobalAddressReady"],
-        );
-      });
-    },
-  );
+  test("kubectl describe pod shows them: the core/v1 view matches the pod's uid", async () => {
+    await withTokenScenario({ emulator: GLOBALNET }, async (c) => {
+      const r = await run(c);
+      assert.equal(r.code, 0, lastLog(r));
+      eventFor(await podEvents(c.s), "GlobalAddressReady", c.s); // exists in events.k8s.io/v1
+      const core = c.s.cp.admin().makeApiClient(CoreV1Api);
+      const pod = await core.readNamespacedPod({ namespace: c.s.ns, name: POD });
+      // The field selector kubectl describe builds from the pod (kubectl/pkg/describe searchEvents).
+      const fieldSelector = [
+        `involvedObject.name=${POD}`,
+        `involvedObject.namespace=${c.s.ns}`,
+        "involvedObject.kind=Pod",
+        `involvedObject.uid=${pod.metadata?.uid ?? ""}`,
+      ].join(",");
+      const seen = await core.listNamespacedEvent({ namespace: c.s.ns, fieldSelector });
+      assert.deepEqual(
+        seen.items.map((e) => e.reason),
+        ["GlobalAddressReady"],
+      );
+    });
+  });
 });
 
 describe("no secrets in any output", { concurrency: 4 }, () => {

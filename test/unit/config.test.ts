@@ -84,6 +84,7 @@ const BAD_ENV: readonly [string, Env, readonly string[]][] = [
   ["clusterID 64 chars", { CEPH_MCS_CLUSTER_ID: "c".repeat(64) }, ["CEPH_MCS_CLUSTER_ID", "c".repeat(64)]],
   ["clusterID underscore", { CEPH_MCS_CLUSTER_ID: "c_1" }, ["CEPH_MCS_CLUSTER_ID", '"c_1"']],
   ["clusterID dotted", { CEPH_MCS_CLUSTER_ID: "c1.east" }, ["CEPH_MCS_CLUSTER_ID", '"c1.east"']],
+  ["pod uid not a uid", { POD_UID: "nope" }, ["POD_UID", '"nope"']],
   [
     "zone empty label",
     { CEPH_MCS_ZONE: "clusterset..local" },
@@ -199,6 +200,7 @@ test("env: defaults", () => {
       ip: "10.244.1.7",
       ipFamily: 4,
       node: undefined,
+      uid: undefined,
     },
     daemon: { type: undefined, id: undefined },
     cephCluster: { name: undefined, namespace: "rook-ceph" },
@@ -228,6 +230,7 @@ test("env: every variable set to a valid value", () => {
     POD_NAMESPACE: "ceph",
     POD_IP: "fd00:10::7",
     NODE_NAME: "worker-1.example.com",
+    POD_UID: "0f9b1c2e-1111-4a4a-8b8b-0123456789ab",
     CEPH_MCS_DAEMON_TYPE: "osd",
     CEPH_MCS_DAEMON_ID: "12",
     CEPH_MCS_CEPHCLUSTER: "east",
@@ -257,6 +260,7 @@ test("env: every variable set to a valid value", () => {
     ip: "fd00:10::7",
     ipFamily: 6,
     node: "worker-1.example.com",
+    uid: "0f9b1c2e-1111-4a4a-8b8b-0123456789ab",
   });
   assert.deepEqual(env.daemon, { type: "osd", id: "12" });
   assert.deepEqual(env.cephCluster, { name: "east", namespace: "rook-ceph" });
@@ -382,17 +386,17 @@ const BAD_CR: readonly [string, unknown, readonly string[]][] = [
   ],
   [
     "clusterID a number",
-    cr({ network: { multiClusterService: { clusterID: 5 } } }),
+    cr({ network: { multiClusterService: { enabled: true, clusterID: 5 } } }),
     ["multiClusterService.clusterID", "5 (number)", "a string"],
   ],
   [
     "clusterID upper case",
-    cr({ network: { multiClusterService: { clusterID: "Cluster1" } } }),
+    cr({ network: { multiClusterService: { enabled: true, clusterID: "Cluster1" } } }),
     ["multiClusterService.clusterID", "Cluster1", "RFC-1123"],
   ],
   [
     "clusterID dotted",
-    cr({ network: { multiClusterService: { clusterID: "c.1" } } }),
+    cr({ network: { multiClusterService: { enabled: true, clusterID: "c.1" } } }),
     ["multiClusterService.clusterID", "c.1"],
   ],
   [
@@ -423,10 +427,17 @@ for (const [what, obj, fragments] of BAD_CR) {
 
 test("CephCluster: all problems at once", () => {
   const obj = cr(
-    { network: { multiClusterService: { enabled: "on", clusterID: 7 }, connections: { requireMsgr2: 1 } } },
+    { network: { multiClusterService: { enabled: "on", clusterID: "" }, connections: { requireMsgr2: 1 } } },
     { name: "my-cluster" },
   );
-  assert.equal(assertConfigError(() => parseCephCluster(obj, REF), []).problems.length, 4);
+  assert.equal(assertConfigError(() => parseCephCluster(obj, REF), []).problems.length, 3);
+});
+
+test("CephCluster: a bad clusterID is ignored while MCS is disabled (as Rook does)", () => {
+  const obj = cr({ network: { multiClusterService: { enabled: false, clusterID: "Not_A_Label" } } });
+  const parsed = parseCephCluster(obj, REF);
+  assert.equal(parsed.enabled, false);
+  assert.equal(parsed.clusterID, undefined);
 });
 
 test("CephCluster: absent multiClusterService reads as disabled (Go zero value); null as absent", () => {
