@@ -20,7 +20,6 @@ const POD = "rook-ceph-mon-a-0";
 const SVC = "rook-ceph-mon-a";
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: 0.05 };
 
-
 interface Ctx {
   s: Scenario;
   kubeconfig: string;
