@@ -11,7 +11,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Emulator } from "../emulator/mcs-controller.ts";
 import type { Daemon } from "../harness/scenario.ts";
 import { agentEnv, lastWords, runAgentProc, type AgentTarget, type Build } from "./agent.ts";
-import { agentRequests, scrapeMetrics } from "./apiserver-metrics.ts";
+import { agentRequests, requestBreakdown, scrapeMetrics } from "./apiserver-metrics.ts";
 import { rookBaseline } from "./baseline.ts";
 
 export type Who = Build | "rook";
@@ -30,6 +30,8 @@ export interface LatencySample {
   /** Agents: requests counted by the agent and by the apiserver, peak RSS; baseline: DNS tries. */
   requests?: number;
   apiserverRequests?: number;
+  /** apiserver_request_total growth during the run (the emulator's requests included). */
+  kinds?: string[];
   rssKb?: number;
   tries?: number;
   /** Agents: when the agent itself saw the export ready (result.json timings.validAt). */
@@ -66,7 +68,8 @@ async function agentSample(env: LatencyEnv, build: Build, d: Daemon, dir: string
   await mkdir(dir, { recursive: true });
   const before = await scrapeMetrics(env.admin);
   const run = await runAgentProc(build, agentEnv(env.target, d, dir), { tmp: env.target.tmp, rss: true });
-  const apiserverRequests = agentRequests(before, await scrapeMetrics(env.admin));
+  const after = await scrapeMetrics(env.admin);
+  const apiserverRequests = agentRequests(before, after);
   const times = exportTimes(env.emulator, `${env.target.ns}/rook-ceph-${d.type}-${d.id}`, env.clusterID);
   const sawReady = run.result?.timings.validAt;
   return {
@@ -78,6 +81,7 @@ async function agentSample(env: LatencyEnv, build: Build, d: Daemon, dir: string
     writtenAt: run.writtenAt,
     ...(run.apiRequests === undefined ? {} : { requests: run.apiRequests }),
     apiserverRequests,
+    kinds: requestBreakdown(before, after),
     ...(run.peakRssKb === undefined ? {} : { rssKb: run.peakRssKb }),
     ...(sawReady ? { agentSawReadyAt: Date.parse(sawReady) } : {}),
   };

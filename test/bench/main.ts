@@ -1,7 +1,8 @@
 // `npm run bench`: measures, side by side in one run, what ceph-mcs-agent promises (goals in the
 // table) against one real control plane, and prints/writes the summary (test/bench/RESULTS.md).
 // Not a test: nothing here fails the build; a missed goal is a row marked "misses".
-// Knobs (env): BENCH_SAMPLES (a, default 7), BENCH_ROUNDS (b, default 12), BENCH_AGENTS (e, default 500).
+// Knobs (env): BENCH_SAMPLES (a, default 7), BENCH_ROUNDS (b, default 12), BENCH_AGENTS (e, default 500),
+// BENCH_AGENT_LOG_LEVEL (e, the agents' LOG_LEVEL).
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";

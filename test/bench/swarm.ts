@@ -121,7 +121,7 @@ export async function measureSwarm(cp: ControlPlane, count: number, tmp: string)
       env: { PATH: process.env.PATH ?? "", BENCH_SWARM: JSON.stringify(config), UV_THREADPOOL_SIZE: "128" },
       tmp,
       rss: true,
-      timeoutMs: 420_000,
+      timeoutMs: 360_000,
       stdoutFile: logPath,
     });
     loop.disable();
