@@ -39,7 +39,7 @@ export interface Resolved {
 export const SETTLE_MS = 3000;
 
 // DNS is polled quickly (a local query); the API sources are read again only while they are empty.
-const POLL = { minMs: 100, maxMs: 1000, factor: 1.3 };
+const POLL = { minMs: 100, maxMs: 400, factor: 1.2 };
 
 // These implementations publish no cluster-specific address for an exported Service (only per-cluster
 // VIPs of derived Services, or nothing): there is no single address every cluster could dial.

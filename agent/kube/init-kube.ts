@@ -112,7 +112,7 @@ export function initKube(c: KubeClients): InitKubePort {
 
     async discover() {
       try {
-        return apiSurface((await c.apis.getAPIVersions(c.opts)).groups);
+        return apiSurface((await c.apis.getAPIVersions({}, c.opts)).groups);
       } catch (err) {
         throw wrap(err, "discover the served API groups", "GET /apis", "check the API server is reachable");
       }
