@@ -131,9 +131,14 @@ function refused(err: unknown): err is Error {
 
 function refusal(err: Error & { statusCode?: number }, path: string): AgentError {
   const forbidden = err.statusCode === 403;
+  // client-node's watch reports only the status line; say in the apiserver's words what was denied.
+  const m = /^\/apis?\/(?:([^/]+)\/)?[^/]+\/namespaces\/([^/]+)\/([^/]+)$/.exec(path);
+  const what = m
+    ? `cannot watch resource "${m[3] ?? ""}" in API group "${m[1] ?? ""}" in the namespace "${m[2] ?? ""}"`
+    : path;
   return new AgentError(
     "permanent",
-    `the API server refused the watch: ${err.statusCode ?? ""} ${err.message}`,
+    `the API server refused the watch (${err.statusCode ?? ""} ${err.message}): ${what}`,
     {
       object: `WATCH ${path}`,
       hint: forbidden

@@ -252,8 +252,6 @@ const CR_CASES: CrInput[] = [
   { name: "long-id", mcs: { enabled: true, clusterID: "c".repeat(64) }, says: [badId("c".repeat(64))] },
   { name: "leading-dash-id", mcs: { enabled: true, clusterID: "-cluster" }, says: [badId("-cluster")] },
   { name: "unicode-id", mcs: { enabled: true, clusterID: "clüster" }, says: [badId("clüster")] },
-  // Noteworthy: refused although MCS is off for this CephCluster (see the report).
-  { name: "disabled-bad-id", mcs: { enabled: false, clusterID: "Bad_ID" }, says: [badId("Bad_ID")] },
 ];
 
 interface PodInput {

@@ -479,6 +479,7 @@ describe("emulator against the real apiserver", () => {
     const e = await env(t, "lighthouse-0.12");
     await exportService(e, "mon-b");
     await waitLast(e, "mon-b", EXPECTED["lighthouse-0.12"].at(-1)!);
+    await e.emu.settled(); // the watch event can arrive before the emulator's PATCH returned
     assert.deepEqual(
       [...e.emu.deviations],
       ['empty reason of "Valid" stored as "Valid" (CRD: reason minLength 1)'],
