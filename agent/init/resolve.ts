@@ -38,7 +38,9 @@ export interface Resolved {
 /** An agreed address waits this long for the sources that have not published it yet. */
 export const SETTLE_MS = 3000;
 
-// DNS is polled quickly (a local query); the API sources are read again only while they are empty.
+// DNS is polled quickly (a local query); the API sources are read again only while they are empty,
+// and at most once a second.
+const API_EVERY_MS = 1000;
 const POLL = { minMs: 100, maxMs: 400, factor: 1.2 };
 
 // These implementations publish no cluster-specific address for an exported Service (only per-cluster
@@ -49,6 +51,8 @@ type SourceName = keyof AddressReadings;
 
 interface Round {
   readings: AddressReadings;
+  /** Whether the API sources were read in this round (not reused from an earlier one). */
+  apiFresh: boolean;
   details: Partial<Record<SourceName, string>>;
 }
 
@@ -59,6 +63,8 @@ class Resolution {
   firstAgreement: number | undefined;
   /** API readings that carried an address: not read again. */
   readonly settled: AddressReadings = {};
+  /** The last API round, reused while younger than API_EVERY_MS (DNS is polled faster). */
+  lastApi: { at: number; gii: readonly string[] | undefined; eps: readonly string[] | undefined } | undefined;
   constructor(input: ResolveInput, deps: ResolveDeps) {
     this.input = input;
     this.deps = deps;
@@ -91,6 +97,14 @@ async function attempt(r: Resolution, signal: AbortSignal): Promise<Resolved> {
   if (verdict.pending.length > 0 && deps.clock.now() - r.firstAgreement < SETTLE_MS) {
     const said = `${verdict.agreed.join(" and ")} ${verdict.agreed.length > 1 ? "agree on" : "reports"} ${verdict.ip}`;
     throw new AgentError("retryable", `${said}; waiting for ${verdict.pending.join(" and ")}`);
+  }
+  // Never accept on a cached API round: a source that appeared since may contradict the others.
+  if (!round.apiFresh) {
+    r.lastApi = undefined;
+    throw new AgentError(
+      "retryable",
+      `${verdict.ip} agreed; confirming with a fresh read of the API sources`,
+    );
   }
   // Read once, at the end: a clusterset VIP must never become a daemon's address.
   const vips = await deps.kube.readClusterSetVIPs(input.surface.exportVersion, input.ref);
@@ -130,16 +144,14 @@ const refText = (ref: ObjectRef): string => `Service ${ref.namespace}/${ref.name
 async function readSources(r: Resolution, signal: AbortSignal): Promise<Round> {
   const { input, deps, settled } = r;
   const name = clustersetName(input.clusterID, input.ref.name, input.ref.namespace, input.zone);
-  const [gii, eps, dns] = await Promise.all([
-    settled.globalIngressIP ??
-      (input.surface.globalnet ? deps.kube.readGlobalIngressIP(input.ref) : undefined),
-    settled.endpointSlice ?? deps.kube.readLighthouseAddresses(input.ref, input.clusterID),
-    deps.dns.query(name, input.family, signal),
-  ]);
+  const before = deps.clock.now();
+  const [api, dns] = await Promise.all([readApiSources(r), deps.dns.query(name, input.family, signal)]);
+  const { gii, eps } = api;
   if (gii && gii.length > 0) settled.globalIngressIP = gii;
   if (eps && eps.length > 0) settled.endpointSlice = eps;
   return {
     readings: { globalIngressIP: gii, endpointSlice: eps, dns: dnsAddresses(dns) },
+    apiFresh: api.at >= before,
     details: {
       globalIngressIP: giiDetail(gii),
       endpointSlice: eps === undefined ? "no Lighthouse EndpointSlice for this cluster" : undefined,
@@ -151,6 +163,19 @@ async function readSources(r: Resolution, signal: AbortSignal): Promise<Round> {
 function giiDetail(gii: readonly string[] | undefined): string | undefined {
   if (gii === undefined) return "no GlobalIngressIP (Globalnet not in use)";
   return gii.length === 0 ? "not allocated yet" : undefined;
+}
+
+async function readApiSources(r: Resolution): Promise<NonNullable<Resolution["lastApi"]>> {
+  const { input, deps, settled } = r;
+  const now = deps.clock.now();
+  if (r.lastApi && now - r.lastApi.at < API_EVERY_MS) return r.lastApi;
+  const [gii, eps] = await Promise.all([
+    settled.globalIngressIP ??
+      (input.surface.globalnet ? deps.kube.readGlobalIngressIP(input.ref) : undefined),
+    settled.endpointSlice ?? deps.kube.readLighthouseAddresses(input.ref, input.clusterID),
+  ]);
+  r.lastApi = { at: now, gii, eps };
+  return r.lastApi;
 }
 
 /** NXDOMAIN and NODATA both mean "not (yet) published": an applicable source without an address. */
