@@ -53,6 +53,10 @@ async function orUndefinedOn404<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
+function applyHint(kind: string, err: unknown): string | undefined {
+  return classify(err) === "conflict" ? conflictHint(kind) : rbacHint(err);
+}
+
 function conflictHint(kind: string): string {
   return `another tool owns fields of this ${kind} with different values; compare it with the agent's desired object (kubectl get -o yaml --show-managed-fields) and remove the conflicting fields or the object, then restart the pod`;
 }
@@ -130,12 +134,7 @@ export function initKube(c: KubeClients): InitKubePort {
           }),
         );
       } catch (err) {
-        throw wrap(
-          err,
-          "apply the daemon's Service",
-          refName("Service", ref),
-          classify(err) === "conflict" ? conflictHint("Service") : rbacHint(err),
-        );
+        throw wrap(err, "apply the daemon's Service", refName("Service", ref), applyHint("Service", err));
       }
     },
 
@@ -152,7 +151,7 @@ export function initKube(c: KubeClients): InitKubePort {
           err,
           "apply the ServiceExport",
           refName("ServiceExport", ref),
-          classify(err) === "conflict" ? conflictHint("ServiceExport") : rbacHint(err),
+          applyHint("ServiceExport", err),
         );
       }
     },
