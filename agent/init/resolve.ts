@@ -101,10 +101,7 @@ async function attempt(r: Resolution, signal: AbortSignal): Promise<Resolved> {
   // Never accept on a cached API round: a source that appeared since may contradict the others.
   if (!round.apiFresh) {
     r.lastApi = undefined;
-    throw new AgentError(
-      "retryable",
-      `${verdict.ip} agreed; confirming with a fresh read of the API sources`,
-    );
+    return attempt(r, signal);
   }
   // Read once, at the end: a clusterset VIP must never become a daemon's address.
   const vips = await deps.kube.readClusterSetVIPs(input.surface.exportVersion, input.ref);
