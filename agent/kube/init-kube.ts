@@ -71,6 +71,21 @@ export function initKube(c: KubeClients): InitKubePort {
     plural: "serviceexports",
   });
 
+  /** A custom object that may legitimately be absent (undefined), with one error wording. */
+  const getOptional = async (
+    api: Omit<CustomRef, "namespace">,
+    ref: ObjectRef,
+    kind: string,
+  ): Promise<Meta | undefined> => {
+    const request = { ...api, namespace: ref.namespace, name: ref.name };
+    try {
+      return (await orUndefinedOn404(c.custom.getNamespacedCustomObject(request, c.opts))) as
+        Meta | undefined;
+    } catch (err) {
+      throw wrap(err, `read the ${kind}`, refName(kind, ref), rbacHint(err));
+    }
+  };
+
   const readExport = async (
     version: ExportVersion,
     ref: ObjectRef,
@@ -183,22 +198,11 @@ export function initKube(c: KubeClients): InitKubePort {
     },
 
     async readGlobalIngressIP(ref) {
-      const api = {
-        group: "submariner.io",
-        version: "v1",
-        namespace: ref.namespace,
-        plural: "globalingressips",
-        name: ref.name,
-      };
-      try {
-        const gii = (await orUndefinedOn404(c.custom.getNamespacedCustomObject(api, c.opts))) as
-          Meta | undefined;
-        if (!gii) return undefined;
-        const ip = gii.status?.allocatedIP;
-        return ip ? [ip] : [];
-      } catch (err) {
-        throw wrap(err, "read the GlobalIngressIP", refName("GlobalIngressIP", ref), rbacHint(err));
-      }
+      const api = { group: "submariner.io", version: "v1", plural: "globalingressips" };
+      const gii = await getOptional(api, ref, "GlobalIngressIP");
+      if (!gii) return undefined;
+      const ip = gii.status?.allocatedIP;
+      return ip ? [ip] : [];
     },
 
     async readLighthouseAddresses(ref, clusterID) {
@@ -225,20 +229,12 @@ export function initKube(c: KubeClients): InitKubePort {
     },
 
     async readClusterSetVIPs(version, ref) {
-      const api = {
-        group: MCS_GROUP,
-        version,
-        namespace: ref.namespace,
-        plural: "serviceimports",
-        name: ref.name,
-      };
-      try {
-        const si = (await orUndefinedOn404(c.custom.getNamespacedCustomObject(api, c.opts))) as
-          Meta | undefined;
-        return si?.spec?.ips ?? [];
-      } catch (err) {
-        throw wrap(err, "read the ServiceImport", refName("ServiceImport", ref), rbacHint(err));
-      }
+      const si = await getOptional(
+        { group: MCS_GROUP, version, plural: "serviceimports" },
+        ref,
+        "ServiceImport",
+      );
+      return si?.spec?.ips ?? [];
     },
 
     async pinAddress(version, ref, annotations) {
