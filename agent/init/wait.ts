@@ -24,8 +24,6 @@ export interface WaitDeps {
 export interface WaitResult {
   verdict: ExportVerdict;
   validAt: number;
-  /** Conditions as last seen, for result.json. */
-  conditions: unknown;
   /** The export as last seen, to go on watching from. */
   last: ExportObservation;
 }
@@ -51,11 +49,9 @@ export class WaitDeadlineError extends AgentError {
 class Tracker {
   failingSince: number | undefined;
   last: ExportVerdict;
-  lastConditions: unknown;
   seen: ExportObservation;
   constructor(first: ExportObservation) {
     this.seen = first;
-    this.lastConditions = first.conditions;
     this.last = evaluateExport(first.conditions);
   }
 }
@@ -126,7 +122,6 @@ async function nextOrGrace(
 
 function observe(t: Tracker, seen: ExportObservation): void {
   t.seen = seen;
-  t.lastConditions = seen.conditions;
   t.last = evaluateExport(seen.conditions);
 }
 
@@ -136,7 +131,7 @@ async function recreate(input: WaitInput, deps: WaitDeps): Promise<ExportObserva
 }
 
 function done(t: Tracker, deps: WaitDeps): WaitResult {
-  return { verdict: t.last, validAt: deps.clock.now(), conditions: t.lastConditions, last: t.seen };
+  return { verdict: t.last, validAt: deps.clock.now(), last: t.seen };
 }
 
 const READY_TYPES = new Set(["Ready", "Synced", "Exported"]);

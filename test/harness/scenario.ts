@@ -39,6 +39,9 @@ export interface Daemon {
   id: string;
 }
 
+export const MON: Daemon = { type: "mon", id: "a" };
+export const OSD: Daemon = { type: "osd", id: "0" };
+
 export interface AgentRun {
   code: number | null;
   logs: Record<string, unknown>[];

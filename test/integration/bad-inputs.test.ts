@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { startUdpResponder, type DnsReply } from "../harness/dns.ts";
 import {
+  MON,
+  OSD,
   lastLog,
   startScenario,
   withScenario,
@@ -16,8 +18,6 @@ import {
   type Scenario,
 } from "../harness/scenario.ts";
 
-const MON: Daemon = { type: "mon", id: "a" };
-const OSD: Daemon = { type: "osd", id: "0" };
 const CONCURRENCY = 6;
 const MCS = "spec.network.multiClusterService";
 const CEPH = { group: "ceph.rook.io", version: "v1", plural: "cephclusters" };

@@ -6,16 +6,15 @@ import assert from "node:assert/strict";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { CoreV1Api, EventsV1Api, KubeConfig, type EventsV1Event } from "@kubernetes/client-node";
 import {
+  MON,
   lastLog,
   withScenario,
   type AgentRun,
-  type Daemon,
   type Scenario,
   type ScenarioOptions,
 } from "../harness/scenario.ts";
 
 const SA = "ceph-mcs-agent-init";
-const MON: Daemon = { type: "mon", id: "a" };
 const POD = "rook-ceph-mon-a-0";
 const SVC = "rook-ceph-mon-a";
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: 0.05 };

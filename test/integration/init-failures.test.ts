@@ -3,10 +3,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startUdpResponder, type DnsReply } from "../harness/dns.ts";
-import { withScenario, lastLog, type AgentRun, type Daemon, type Scenario } from "../harness/scenario.ts";
+import { MON, withScenario, lastLog, type AgentRun, type Scenario } from "../harness/scenario.ts";
 import type { FaultName } from "../emulator/mcs-controller.ts";
 
-const MON: Daemon = { type: "mon", id: "a" };
 const FAST = 0.05;
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: FAST };
 

@@ -4,17 +4,16 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import {
+  MON,
+  OSD,
   withScenario,
   exportRef,
   lastLog,
   type AgentRun,
-  type Daemon,
   type Scenario,
 } from "../harness/scenario.ts";
 import type { ProfileName } from "../emulator/mcs-controller.ts";
 
-const MON: Daemon = { type: "mon", id: "a" };
-const OSD: Daemon = { type: "osd", id: "0" };
 const FAST = 0.05;
 
 function assertWritten(run: AgentRun, ip: string | undefined): void {

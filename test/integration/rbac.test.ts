@@ -12,6 +12,8 @@ import {
   type V1PolicyRule,
 } from "@kubernetes/client-node";
 import {
+  MON,
+  OSD,
   initRole,
   lastLog,
   startScenario,
@@ -24,8 +26,6 @@ import {
 } from "../harness/scenario.ts";
 
 const SA = "ceph-mcs-agent-init";
-const MON: Daemon = { type: "mon", id: "a" };
-const OSD: Daemon = { type: "osd", id: "0" };
 const GLOBALNET = { profile: "lighthouse-0.21-globalnet" as const, timeScale: 0.05 };
 const MCS_GROUP = "multicluster.x-k8s.io";
 
