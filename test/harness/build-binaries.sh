@@ -53,6 +53,36 @@ build_kube_apiserver() {
   log "kube-apiserver v$K8S_VERSION: built ($(du -h "$out" | cut -f1))"
 }
 
+# kubectl for `kubectl apply --dry-run=server -k manifests/` in the tests: the same wrapper-module
+# recipe as kube-apiserver (kubectl's main package lives in k8s.io/kubernetes), same version.
+build_kubectl() {
+  local out="$BIN/kubectl-v$K8S_VERSION"
+  if [ -x "$out" ]; then log "kubectl v$K8S_VERSION: cached ($out)"; return; fi
+  local minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
+  local work="$CACHE/build/kubectl-v$K8S_VERSION"
+  rm -rf "$work"; mkdir -p "$work" "$BIN"
+  local upstream; upstream="$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")"
+  local gover; gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$upstream" | head -1)"
+  local godebug; godebug="$(grep -E '^godebug ' "$upstream" || true)"
+  {
+    echo "module example.invalid/kubectlbin"
+    echo "go $gover"
+    [ -n "$godebug" ] && echo "$godebug"
+    echo "require k8s.io/kubernetes v$K8S_VERSION"
+  } > "$work/go.mod"
+  local mods; mods="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/src/.*#\1#p' "$upstream")"
+  (cd "$work" && for m in $mods; do go mod edit -replace="$m=$m@v0.${K8S_VERSION#1.}"; done)
+  printf 'package kubectlbin\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n' > "$work/tools.go"
+  log "kubectl v$K8S_VERSION: downloading modules"
+  (cd "$work" && go mod tidy >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; exit 1; }
+  log "kubectl v$K8S_VERSION: compiling"
+  local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
+  ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp" k8s.io/kubernetes/cmd/kubectl)
+  mv "$out.tmp" "$out"
+  log "kubectl v$K8S_VERSION: built ($(du -h "$out" | cut -f1))"
+}
+
 build_etcd() {
   local out="$BIN/etcd-v$ETCD_VERSION"
   if [ -x "$out" ]; then log "etcd v$ETCD_VERSION: cached ($out)"; return; fi
@@ -86,4 +116,5 @@ mkdir -p "$BIN"
 fetch_mcs_crds
 build_etcd
 build_kube_apiserver
+build_kubectl
 printf '%s\n' "K8S_VERSION=$K8S_VERSION" "ETCD_VERSION=$ETCD_VERSION" "MCS_API_VERSION=$MCS_API_VERSION" > "$BIN/versions.env"
