@@ -170,6 +170,144 @@ export const ENV_VARS = [
 ] as const satisfies readonly EnvVarDoc[];
 
 export type EnvVarName = (typeof ENV_VARS)[number]["name"];
+
+/** Controller mode's own variables (besides POD_NAME, POD_NAMESPACE, CEPH_MCS_CEPHCLUSTER, KUBECONFIG, LOG_LEVEL). */
+export const CONTROLLER_ENV_VARS = [
+  {
+    name: "CEPH_MCS_LEASE_NAME",
+    required: false,
+    default: "`ceph-mcs-agent-controller`",
+    meaning: "the Lease (in the cluster namespace) the controller replicas elect a leader with",
+  },
+  {
+    name: "CEPH_MCS_LEASE_DURATION",
+    required: false,
+    default: "15",
+    meaning: "seconds a leader's lease lasts without renewal (whole seconds)",
+  },
+  {
+    name: "CEPH_MCS_RENEW_DEADLINE",
+    required: false,
+    default: "10",
+    meaning: "seconds the leader keeps trying to renew before it stops acting as leader",
+  },
+  {
+    name: "CEPH_MCS_RETRY_PERIOD",
+    required: false,
+    default: "2",
+    meaning: "seconds between lease attempts (candidates add up to 120 % jitter)",
+  },
+  {
+    name: "CEPH_MCS_LISTEN",
+    required: false,
+    default: "`0.0.0.0:8080`",
+    meaning: "address of `/healthz` and `/metrics`; `off` disables the HTTP server",
+  },
+  {
+    name: "CEPH_MCS_RESYNC_SECONDS",
+    required: false,
+    default: "30",
+    meaning: "full re-check period, besides reacting to watch events",
+  },
+  {
+    name: "CEPH_MCS_CLEANUP_GRACE_SECONDS",
+    required: false,
+    default: "600",
+    meaning: "how long a Service/ServiceExport of a vanished daemon is kept before it is deleted",
+  },
+  {
+    name: "CEPH_MCS_CEPH_COMMAND",
+    required: false,
+    default: "unset: no ceph CLI",
+    meaning:
+      "argv prefix of the ceph CLI, space-separated (e.g. `ceph -c /etc/ceph/ceph.conf`); needed to confirm mon addresses in the monmap and to migrate mons",
+  },
+  {
+    name: "CEPH_MCS_CEPH_TIMEOUT_SECONDS",
+    required: false,
+    default: "30",
+    meaning: "timeout of one ceph CLI call",
+  },
+] as const satisfies readonly EnvVarDoc[];
+
+type AnyEnvVarName = EnvVarName | (typeof CONTROLLER_ENV_VARS)[number]["name"];
+
+export interface ControllerEnv {
+  readonly identity: string;
+  /** The cluster's namespace (where the controller runs unless CEPH_MCS_CEPHCLUSTER_NAMESPACE says). */
+  readonly namespace: string;
+  readonly cephClusterName?: string;
+  readonly leaseName: string;
+  readonly timing: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  /** undefined: no HTTP server. */
+  readonly listen?: { host: string; port: number };
+  readonly resyncMs: number;
+  readonly cleanupGraceMs: number;
+  readonly cephCommand?: readonly string[];
+  readonly cephTimeoutMs: number;
+  readonly kubeconfig?: string;
+  readonly logLevel: LogLevel;
+  readonly logPretty: boolean;
+}
+
+function secondsIn(min: number, max: number): Parse<number> {
+  return (raw) => {
+    const n = Number(raw);
+    return /^\d+(\.\d+)?$/.test(raw) && n >= min && n <= max
+      ? ok(Math.round(n * 1000))
+      : bad(`seconds between ${min} and ${max} (decimals allowed)`);
+  };
+}
+
+const EXPECT_LISTEN = "host:port (e.g. 0.0.0.0:8080, [::]:8080, :8080) or off";
+
+const parseListen: Parse<{ host: string; port: number } | null> = (raw) => {
+  if (raw === "off") return ok(null);
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]*)):(\d{1,5})$/.exec(raw);
+  if (!m) return bad(EXPECT_LISTEN);
+  const host = m[1] ?? m[2] ?? "";
+  const port = Number(m[3]);
+  const valid = port > 0 && port < 65536 && (host === "" || isIP(host) !== 0);
+  return valid ? ok({ host: host || "0.0.0.0", port }) : bad(EXPECT_LISTEN);
+};
+
+const parseArgv: Parse<readonly string[]> = (raw) => {
+  const argv = raw.trim().split(/\s+/);
+  return argv[0] !== undefined && argv[0] !== ""
+    ? ok(argv)
+    : bad("a command, e.g. ceph -c /etc/ceph/ceph.conf");
+};
+
+/** Parses and validates the environment of controller mode; one ConfigError lists every problem. */
+export function loadControllerEnv(env: Env): ControllerEnv {
+  const problems: string[] = [];
+  const r = makeReader(env, problems);
+  const listen = r.def("CEPH_MCS_LISTEN", parseListen, { host: "0.0.0.0", port: 8080 });
+  const cephCommand = r.opt("CEPH_MCS_CEPH_COMMAND", parseArgv);
+  const cfg: ControllerEnv = {
+    identity: r.req("POD_NAME", parseObjectName, ""),
+    namespace:
+      r.opt("CEPH_MCS_CEPHCLUSTER_NAMESPACE", parseNamespace) ?? r.req("POD_NAMESPACE", parseNamespace, ""),
+    cephClusterName: r.opt("CEPH_MCS_CEPHCLUSTER", parseObjectName),
+    leaseName: r.def("CEPH_MCS_LEASE_NAME", parseObjectName, "ceph-mcs-agent-controller"),
+    timing: {
+      leaseDurationMs: r.def("CEPH_MCS_LEASE_DURATION", secondsIn(1, 3600), 15_000),
+      renewDeadlineMs: r.def("CEPH_MCS_RENEW_DEADLINE", secondsIn(0.1, 3600), 10_000),
+      retryPeriodMs: r.def("CEPH_MCS_RETRY_PERIOD", secondsIn(0.05, 3600), 2_000),
+    },
+    ...(listen && { listen }),
+    resyncMs: r.def("CEPH_MCS_RESYNC_SECONDS", secondsIn(1, 86_400), 30_000),
+    cleanupGraceMs: r.def("CEPH_MCS_CLEANUP_GRACE_SECONDS", secondsIn(0, 86_400 * 30), 600_000),
+    ...(cephCommand && { cephCommand }),
+    cephTimeoutMs: r.def("CEPH_MCS_CEPH_TIMEOUT_SECONDS", secondsIn(1, 600), 30_000),
+    kubeconfig: r.opt("KUBECONFIG", parseAbsPath),
+    logLevel: r.def("LOG_LEVEL", oneOf(LOG_LEVELS, true), "info"),
+    logPretty: r.def("CEPH_MCS_LOG_PRETTY", parseBool, false),
+  };
+  if (problems.length > 0)
+    throw new ConfigError(problems, "fix the controller Deployment's env and restart it");
+  return cfg;
+}
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export interface Cidr {
@@ -415,15 +553,15 @@ function quote(raw: string): string {
 
 interface Reader {
   /** The parsed value, or undefined when unset/empty (Kubernetes `value: ""`) or invalid (recorded). */
-  opt<T>(name: EnvVarName, parse: Parse<T>): T | undefined;
+  opt<T>(name: AnyEnvVarName, parse: Parse<T>): T | undefined;
   /** Like opt, with a default. */
-  def<T>(name: EnvVarName, parse: Parse<T>, fallback: T): T;
+  def<T>(name: AnyEnvVarName, parse: Parse<T>, fallback: T): T;
   /** Required: a missing value is a problem; `fallback` is only returned alongside a recorded problem. */
-  req<T>(name: EnvVarName, parse: Parse<T>, fallback: T): T;
+  req<T>(name: AnyEnvVarName, parse: Parse<T>, fallback: T): T;
 }
 
 function makeReader(env: Env, problems: string[]): Reader {
-  const opt = <T>(name: EnvVarName, parse: Parse<T>): T | undefined => {
+  const opt = <T>(name: AnyEnvVarName, parse: Parse<T>): T | undefined => {
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     const r = parse(raw);
@@ -442,8 +580,9 @@ function makeReader(env: Env, problems: string[]): Reader {
   };
 }
 
-function docOf(name: EnvVarName): EnvVarDoc {
-  return ENV_VARS.find((v) => v.name === name) ?? { name, required: false, default: "", meaning: "" };
+function docOf(name: AnyEnvVarName): EnvVarDoc {
+  const all: readonly EnvVarDoc[] = [...ENV_VARS, ...CONTROLLER_ENV_VARS];
+  return all.find((v) => v.name === name) ?? { name, required: false, default: "", meaning: "" };
 }
 
 const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

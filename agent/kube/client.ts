@@ -2,6 +2,8 @@
 // connection per request), a per-request timeout (it has none), and a request counter.
 import {
   ApisApi,
+  AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -18,6 +20,8 @@ import { AgentError } from "../errors.ts";
 export interface KubeClients {
   readonly kc: KubeConfig;
   readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly coordination: CoordinationV1Api;
   readonly custom: CustomObjectsApi;
   readonly apis: ApisApi;
   readonly discovery: DiscoveryV1Api;
@@ -69,6 +73,8 @@ export async function createClients(target: KubeTarget): Promise<KubeClients> {
   return {
     kc,
     core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
     custom: kc.makeApiClient(CustomObjectsApi),
     apis: kc.makeApiClient(ApisApi),
     discovery: kc.makeApiClient(DiscoveryV1Api),

@@ -44,7 +44,7 @@ function metaOf(body: object): ObjectRef {
   return { namespace: m.namespace, name: m.name };
 }
 
-async function orUndefinedOn404<T>(p: Promise<T>): Promise<T | undefined> {
+export async function orUndefinedOn404<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (err) {
@@ -271,7 +271,7 @@ function onlyTakeableConflicts(err: unknown): boolean {
   return fields.length > 0 && fields.every((f) => TAKEABLE.some((re) => re.test(f)));
 }
 
-function onlyItem(list: { items?: unknown[] }, namespace: string): unknown {
+export function onlyItem(list: { items?: unknown[] }, namespace: string): unknown {
   const items = list.items ?? [];
   if (items.length === 1) return items[0];
   const what = items.length === 0 ? "no CephCluster" : `${items.length} CephClusters`;
@@ -284,7 +284,7 @@ function onlyItem(list: { items?: unknown[] }, namespace: string): unknown {
   );
 }
 
-function rbacHint(err: unknown): string | undefined {
+export function rbacHint(err: unknown): string | undefined {
   const status = (err as { code?: number }).code;
   return status === 403 ? "grant the agent's ServiceAccount the Role shipped in manifests/" : undefined;
 }
@@ -334,7 +334,7 @@ function eventBody(pod: ObjectRef, event: PodEvent): EventsV1Event {
   };
 }
 
-function uniqueSuffix(): string {
+export function uniqueSuffix(): string {
   return `${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff)
     .toString(16)
     .padStart(4, "0")}`;
