@@ -230,7 +230,7 @@ export const CONTROLLER_ENV_VARS = [
   },
 ] as const satisfies readonly EnvVarDoc[];
 
-type AnyEnvVarName = EnvVarName | (typeof CONTROLLER_ENV_VARS)[number]["name"];
+type AnyEnvVarName = EnvVarName | (typeof CONTROLLER_ENV_VARS)[number]["name"] | WebhookEnvVarName;
 
 export interface ControllerEnv {
   readonly identity: string;
@@ -306,6 +306,86 @@ export function loadControllerEnv(env: Env): ControllerEnv {
   };
   if (problems.length > 0)
     throw new ConfigError(problems, "fix the controller Deployment's env and restart it");
+  return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook mode (`ceph-mcs-agent webhook`): the admission server that injects the init container.
+
+/** Webhook mode's own variables (besides CEPH_MCS_LISTEN, POD_NAME, POD_NAMESPACE, KUBECONFIG, LOG_LEVEL). */
+export const WEBHOOK_ENV_VARS = [
+  {
+    name: "CEPH_MCS_WEBHOOK_IMAGE",
+    required: true,
+    default: "",
+    meaning:
+      "image of the injected init container (this agent's image, e.g. `ghcr.io/…/ceph-mcs-agent:0.1.0`)",
+  },
+  {
+    name: "CEPH_MCS_WEBHOOK_PULL_POLICY",
+    required: false,
+    default: "`IfNotPresent`",
+    meaning: "imagePullPolicy of the injected init container",
+  },
+  {
+    name: "CEPH_MCS_WEBHOOK_LISTEN",
+    required: false,
+    default: "`0.0.0.0:8443`",
+    meaning: "address of the HTTPS admission endpoints `/inject` and `/inject-if-enabled`",
+  },
+  {
+    name: "CEPH_MCS_WEBHOOK_TLS_DIR",
+    required: false,
+    default: "`/etc/ceph-mcs-agent/tls`",
+    meaning:
+      "folder with `tls.crt` and `tls.key` (a mounted `kubernetes.io/tls` Secret); re-read when they change",
+  },
+] as const satisfies readonly EnvVarDoc[];
+
+type WebhookEnvVarName = (typeof WEBHOOK_ENV_VARS)[number]["name"];
+
+export interface WebhookEnv {
+  readonly image: string;
+  readonly pullPolicy: "Always" | "IfNotPresent" | "Never";
+  readonly listen: { readonly host: string; readonly port: number };
+  /** undefined: no HTTP server for /healthz, /readyz, /metrics. */
+  readonly http?: { readonly host: string; readonly port: number };
+  readonly tlsDir: string;
+  readonly pod: { readonly name?: string; readonly namespace?: string };
+  readonly kubeconfig?: string;
+  readonly logLevel: LogLevel;
+  readonly logPretty: boolean;
+}
+
+const parseImage: Parse<string> = (raw) =>
+  /^[^\s]{1,512}$/.test(raw)
+    ? ok(raw)
+    : bad("an image reference without spaces, e.g. registry/ceph-mcs-agent:0.1.0");
+
+/** Parses and validates the environment of webhook mode; one ConfigError lists every problem. */
+export function loadWebhookEnv(env: Env): WebhookEnv {
+  const problems: string[] = [];
+  const r = makeReader(env, problems);
+  const http = r.def("CEPH_MCS_LISTEN", parseListen, { host: "0.0.0.0", port: 8080 });
+  const listen = r.def("CEPH_MCS_WEBHOOK_LISTEN", parseListen, { host: "0.0.0.0", port: 8443 });
+  if (listen === null)
+    problems.push('CEPH_MCS_WEBHOOK_LISTEN="off": expected host:port, the admission server cannot be off');
+  const cfg: WebhookEnv = {
+    image: r.req("CEPH_MCS_WEBHOOK_IMAGE", parseImage, ""),
+    pullPolicy: r.def(
+      "CEPH_MCS_WEBHOOK_PULL_POLICY",
+      oneOf(["Always", "IfNotPresent", "Never"] as const),
+      "IfNotPresent",
+    ),
+    listen: listen ?? { host: "0.0.0.0", port: 8443 },
+    ...(http && { http }),
+    tlsDir: r.def("CEPH_MCS_WEBHOOK_TLS_DIR", parseAbsPath, "/etc/ceph-mcs-agent/tls"),
+    pod: { name: r.opt("POD_NAME", parseObjectName), namespace: r.opt("POD_NAMESPACE", parseNamespace) },
+    kubeconfig: r.opt("KUBECONFIG", parseAbsPath),
+    logLevel: r.def("LOG_LEVEL", oneOf(LOG_LEVELS, true), "info"),
+    logPretty: r.def("CEPH_MCS_LOG_PRETTY", parseBool, false),
+  };
+  if (problems.length > 0) throw new ConfigError(problems, "fix the webhook Deployment's env and restart it");
   return cfg;
 }
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -581,7 +661,7 @@ function makeReader(env: Env, problems: string[]): Reader {
 }
 
 function docOf(name: AnyEnvVarName): EnvVarDoc {
-  const all: readonly EnvVarDoc[] = [...ENV_VARS, ...CONTROLLER_ENV_VARS];
+  const all: readonly EnvVarDoc[] = [...ENV_VARS, ...CONTROLLER_ENV_VARS, ...WEBHOOK_ENV_VARS];
   return all.find((v) => v.name === name) ?? { name, required: false, default: "", meaning: "" };
 }
 
