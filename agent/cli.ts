@@ -15,6 +15,7 @@ export const VERSION: string = pkg.version;
 const MODES = {
   init: "init container of a mon/OSD pod: export its Service, wait for the global IP, write CEPH_MCS_DIR",
   controller: "leader-elected controller: mon endpoints and client configs, migration, cleanup",
+  webhook: "admission webhook: injects the init container and wrapper into Rook's mon/OSD pods",
   status: "show the MCS state of a CephCluster's mons and OSDs",
   version: "print the version",
 } as const;
@@ -65,7 +66,14 @@ const HANDLERS: Readonly<Record<Mode, Handler>> = {
     const { runInit } = await import("./init/main.ts");
     return runInit();
   },
-  controller: notImplemented("controller"),
+  controller: async () => {
+    const { runController } = await import("./controller/main.ts");
+    return runController();
+  },
+  webhook: async () => {
+    const { runWebhook } = await import("./webhook/main.ts");
+    return runWebhook(VERSION);
+  },
   status: notImplemented("status"),
   version: (io) => {
     io.out(`${NAME} ${VERSION}\n`);
