@@ -55,7 +55,8 @@ export function formatMonHost(mons: readonly MonEndpoint[], outOfQuorum: Readonl
 
 /** The bracketed addrvecs of a `mon_host` value, e.g. `[v2:1.2.3.4:3300,v1:1.2.3.4:6789]`. */
 export function splitMonHost(monHost: string): string[] {
-  return monHost.match(/\[[^\]]*(?:\[[^\]]*\][^\]]*)*\]|[^,[\]]+/g)?.map((s) => s.trim()) ?? [];
+  // An IPv6 addrvec nests brackets: `[v2:[fd00::1]:3300,v1:[fd00::1]:6789]`.
+  return monHost.match(/\[(?:[^[\]]|\[[^[\]]*\])*\]|[^,[\]]+/g)?.map((s) => s.trim()) ?? [];
 }
 
 /** `outOfQuorum` is a comma-joined id list. */
