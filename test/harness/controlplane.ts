@@ -79,12 +79,23 @@ export interface ControlPlane extends ControlPlaneState {
   stop(): Promise<void>;
   /** Synchronous stop for process exit hooks. */
   killNow(): void;
+  /** Stops the apiserver (etcd keeps running), waits `downMs`, starts it again on the same port. */
+  apiserverOutage?(downMs: number): Promise<void>;
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * Serve on this address instead of 127.0.0.1 (it must already exist on an interface), e.g. the
+   * e2e host link that pods in network namespaces reach; the serving certificate includes it.
+   */
+  bindAddress?: string;
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const bins = ensureBinaries();
   const dir = await mkdtemp(join(tmpdir(), "ceph-mcs-cp-"));
-  const pki = await makePki(dir);
+  const bindAddress = options.bindAddress ?? "127.0.0.1";
+  const pki = await makePki(dir, bindAddress === "127.0.0.1" ? [] : [bindAddress]);
   const procs: Managed[] = [];
   const stopAll = async (): Promise<void> => {
     for (const p of procs.reverse()) await p.stop();
@@ -92,7 +103,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
   };
   try {
     const etcdUrl = await startEtcd(bins.etcd, dir, procs);
-    const server = await startApiserver({ bins, dir, pki, etcdUrl }, procs);
+    const input = { bins, dir, pki, etcdUrl, bindAddress };
+    const server = await startApiserver(input, procs);
     const kubeconfigPath = await writeAdminKubeconfig(dir, server, pki);
     const state: ControlPlaneState = {
       server,
@@ -108,6 +120,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
         killNow(procs);
         rmSync(dir, { recursive: true, force: true });
       },
+      apiserverOutage: (downMs: number) => apiserverOutage(input, procs, { server, downMs }),
     };
     await installCrds(cp.admin(), bins.crdDirs);
     return cp;
@@ -154,18 +167,34 @@ interface ApiserverInput {
   dir: string;
   pki: Pki;
   etcdUrl: string;
+  bindAddress: string;
+}
+
+async function apiserverOutage(
+  input: ApiserverInput,
+  procs: Managed[],
+  { server, downMs }: { server: string; downMs: number },
+): Promise<void> {
+  const index = procs.findIndex((p) => p.name === "kube-apiserver");
+  const old = procs[index];
+  if (!old) throw new Error("no kube-apiserver to stop");
+  await old.stop();
+  procs.splice(index, 1);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  await startApiserver(input, procs, Number(new URL(server).port));
 }
 
 async function startApiserver(
-  { bins, dir, pki, etcdUrl }: ApiserverInput,
+  { bins, dir, pki, etcdUrl, bindAddress }: ApiserverInput,
   procs: Managed[],
+  fixedPort?: number,
 ): Promise<string> {
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const args = [
     bins.apiserver,
     `--etcd-servers=${etcdUrl}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    `--bind-address=${bindAddress}`,
+    `--advertise-address=${bindAddress}`,
     `--secure-port=${port}`,
     `--cert-dir=${dir}`,
     `--tls-cert-file=${pki.servingCert}`,
@@ -183,7 +212,7 @@ async function startApiserver(
     "--v=1",
   ];
   procs.push(startManaged("kube-apiserver", args, join(dir, "kube-apiserver.log")));
-  const server = `https://127.0.0.1:${port}`;
+  const server = `https://${bindAddress}:${port}`;
   await waitUntil("kube-apiserver", () => healthy(server, pki), 120_000);
   return server;
 }

@@ -44,7 +44,8 @@ async function signed(dir: string, name: string, subject: string, ext: string): 
   ]);
 }
 
-export async function makePki(dir: string): Promise<Pki> {
+/** `extraIps`: more addresses the apiserver serves on (e.g. an e2e host-link address). */
+export async function makePki(dir: string, extraIps: readonly string[] = []): Promise<Pki> {
   await openssl(dir, [
     "req",
     "-x509",
@@ -70,7 +71,7 @@ export async function makePki(dir: string): Promise<Pki> {
     dir,
     "serving",
     "/CN=kube-apiserver",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${["127.0.0.1", ...extraIps].map((ip) => `IP:${ip}`).join(",")},DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
   );
   await signed(dir, "admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth\n");
   await openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key"]);
