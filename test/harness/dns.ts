@@ -143,6 +143,11 @@ export interface DnsmasqOptions {
   zone?: string;
   /** Loopback address to listen on, "127.0.0.1" (default) or "::1". */
   listen?: string;
+  /**
+   * Allows a non-loopback `listen` address. Only for an address on an interface the test itself
+   * created whose traffic stays in its own network namespaces (the e2e host link).
+   */
+  testInterface?: boolean;
 }
 
 export interface Dnsmasq {
@@ -163,7 +168,7 @@ const SETTLE_MS = 5000;
 export async function startDnsmasq(options: DnsmasqOptions = {}): Promise<Dnsmasq> {
   const zone = (options.zone ?? "clusterset.local").replace(/\.$/, "");
   const host = options.listen ?? "127.0.0.1";
-  requireLoopback(host);
+  if (!options.testInterface) requireLoopback(host);
   const dir = await mkdtemp(join(tmpdir(), "dnsmasq-"));
   try {
     const hostsDir = join(dir, "hosts");
