@@ -73,7 +73,7 @@ export async function initRole(filter?: ScenarioOptions["roleFilter"]): Promise<
   return { apiVersion: role.apiVersion, kind: role.kind, metadata: role.metadata, rules };
 }
 
-async function grantInitRole(
+export async function grantInitRole(
   cp: ControlPlane,
   ns: string,
   filter: ScenarioOptions["roleFilter"],
@@ -91,7 +91,7 @@ async function grantInitRole(
   return cp.serviceAccountKubeconfigFile(ns, SA);
 }
 
-async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOptions): Promise<void> {
+export async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOptions): Promise<void> {
   const mcs = opts.mcs === undefined ? { enabled: true, clusterID: "cluster-a" } : opts.mcs;
   const network: Record<string, unknown> = { connections: { requireMsgr2: opts.requireMsgr2 ?? false } };
   if (mcs !== null) network.multiClusterService = mcs;
@@ -113,7 +113,7 @@ async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOpt
 }
 
 /** The daemon's pod as Rook labels it (never scheduled: no kubelet runs), for Events and labels. */
-async function createPod(
+export async function createPod(
   cp: ControlPlane,
   ns: string,
   d: Daemon,
@@ -213,10 +213,18 @@ function baseEnv(i: BaseEnvInput): Record<string, string> {
   };
 }
 
-/** Runs `ceph-mcs-agent init` with exactly `env` (plus PATH), as an init container would. */
-export async function runAgent(env: Record<string, string>, dir: string): Promise<AgentRun> {
+/**
+ * Runs `ceph-mcs-agent init` with exactly `env` (plus PATH), as an init container would; `prefix`
+ * wraps the command (the e2e runs it inside a pod's network namespace: `ip netns exec <ns>`).
+ */
+export async function runAgent(
+  env: Record<string, string>,
+  dir: string,
+  prefix: readonly string[] = [],
+): Promise<AgentRun> {
   const started = Date.now();
-  const child = spawn(NODE, [CLI, "init"], {
+  const argv = [...prefix, NODE, CLI, "init"];
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
