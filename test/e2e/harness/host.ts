@@ -49,6 +49,8 @@ export function cmd(argv: readonly string[], opts: CmdOptions = {}): Promise<Cmd
         reject(new Error(`${line}: ${why}\n${stderr.trim().slice(-2000)}`, { cause: err }));
       },
     );
+    // A command that never reads stdin may exit before the write: that EPIPE is no error.
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(opts.input ?? "");
   });
 }
