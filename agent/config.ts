@@ -267,7 +267,7 @@ const parseListen: Parse<{ host: string; port: number } | null> = (raw) => {
   if (!m) return bad(EXPECT_LISTEN);
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
-  const valid = port > 0 && port < 65536 && (host === "" || isIP(host) !== 0);
+  const valid = port < 65536 && (host === "" || isIP(host) !== 0);
   return valid ? ok({ host: host || "0.0.0.0", port }) : bad(EXPECT_LISTEN);
 };
 
