@@ -13,6 +13,7 @@ import {
   PatchStrategy,
   RbacAuthorizationV1Api,
   setHeaderOptions,
+  type V1OwnerReference,
   type V1PolicyRule,
   type V1Role,
 } from "@kubernetes/client-node";
@@ -94,7 +95,7 @@ export async function seedRookCluster(cp: ControlPlane, ns: string, o: SeedOptio
   return { uid, clusterIPs };
 }
 
-export function ownerRef(uid: string): object {
+export function ownerRef(uid: string): V1OwnerReference {
   return {
     apiVersion: "ceph.rook.io/v1",
     kind: "CephCluster",
