@@ -366,8 +366,10 @@ const parseImage: Parse<string> = (raw) =>
 export function loadWebhookEnv(env: Env): WebhookEnv {
   const problems: string[] = [];
   const r = makeReader(env, problems);
-  const http = r.def("CEPH_MCS_LISTEN", parseListen, { host: "0.0.0.0", port: 8080 });
-  const listen = r.def("CEPH_MCS_WEBHOOK_LISTEN", parseListen, { host: "0.0.0.0", port: 8443 });
+  // opt, not def: "off" parses to null, which a default would paper over.
+  const httpSet = r.opt("CEPH_MCS_LISTEN", parseListen);
+  const http = httpSet === undefined ? { host: "0.0.0.0", port: 8080 } : httpSet;
+  const listen = r.opt("CEPH_MCS_WEBHOOK_LISTEN", parseListen);
   if (listen === null)
     problems.push('CEPH_MCS_WEBHOOK_LISTEN="off": expected host:port, the admission server cannot be off');
   const cfg: WebhookEnv = {
