@@ -3,11 +3,13 @@
 // specs are compared with golden files (REFRESH_GOLDEN=true rewrites them).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import { connect } from "node:tls";
 import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import { ROOT, sharedControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { freePort } from "../harness/processes.ts";
@@ -16,6 +18,7 @@ import {
   TEST_SCOPE_LABEL,
   forTest,
   kubectl,
+  kubectlPath,
   kustomize,
   makeCerts,
   registerWebhook,
@@ -292,6 +295,48 @@ describe("webhook: operations", () => {
       ours.map((o) => stringify(o)).join("---\n"),
     );
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("scripts/webhook-cert.sh: Secret for the Service name, caBundle on every entry", async () => {
+    const shipped = forTest(await shippedWebhookConfig(cp), {
+      port: 1,
+      caCert: certs.caCert,
+      scope: `${scope}-cert`,
+    });
+    shipped.metadata = { name: `ceph-mcs-agent-cert-${scope}` };
+    const unregister = await registerWebhook(cp, shipped);
+    try {
+      const r = spawnSync(
+        "bash",
+        [join(ROOT, "scripts/webhook-cert.sh"), "-n", ns.sa, "--webhook-config", shipped.metadata.name ?? ""],
+        {
+          env: { ...process.env, KUBECTL: kubectlPath(cp), KUBECONFIG: cp.kubeconfigPath },
+          encoding: "utf8",
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const secret = await core().readNamespacedSecret({
+        namespace: ns.sa,
+        name: "ceph-mcs-agent-webhook-tls",
+      });
+      assert.equal(secret.type, "kubernetes.io/tls");
+      const crt = Buffer.from(secret.data?.["tls.crt"] ?? "", "base64").toString();
+      const stored = await cp
+        .admin()
+        .makeApiClient(AdmissionregistrationV1Api)
+        .readMutatingWebhookConfiguration({ name: shipped.metadata.name ?? "" });
+      const bundles = new Set((stored.webhooks ?? []).map((w) => w.clientConfig.caBundle));
+      assert.equal(bundles.size, 1, "the same CA on every entry");
+      const ca = Buffer.from([...bundles][0] ?? "", "base64").toString();
+      const cert = new X509Certificate(crt);
+      assert.ok(cert.verify(new X509Certificate(ca).publicKey), "signed by the CA in caBundle");
+      assert.equal(
+        cert.checkHost(`ceph-mcs-agent-webhook.${ns.sa}.svc`),
+        `ceph-mcs-agent-webhook.${ns.sa}.svc`,
+      );
+    } finally {
+      await unregister();
+    }
   });
 
   test("/metrics counts admissions by outcome", async () => {
