@@ -185,7 +185,9 @@ export class LeaderElector {
     if (fast) return fast;
     const current = await this.#port.get(signal);
     if (current === undefined) return this.#port.create(this.#record(now, undefined), signal);
-    this.#observe(current, now, callbacks);
+    // Observed when the answer came, not when the request left: a slow or stalled request must not
+    // make the holder's last renewal look older than it is (client-go reads the clock after Get too).
+    this.#observe(current, this.#clock.now(), callbacks);
     const holder = current.spec.holderIdentity ?? "";
     if (holder !== "" && holder !== this.#o.identity && !this.#expired(current, now)) {
       // Someone else holds it: if we thought we led, stop acting as leader at once.
