@@ -12,6 +12,8 @@ const result = await build({
   format: "esm",
   target: "node22",
   minify: true,
+  // Class names stay readable in logs (pino's err.type is the constructor's name).
+  keepNames: true,
   sourcemap: "linked",
   legalComments: "linked",
   metafile: true,
