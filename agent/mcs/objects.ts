@@ -31,6 +31,8 @@ export interface OwnerReference {
   kind: string;
   name: string;
   uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
 }
 
 export interface ServicePort {
@@ -86,8 +88,19 @@ export interface ServiceOptions {
 }
 
 /** A plain (non-controller) reference to the CephCluster, exactly as Rook sets it. */
+/**
+ * Exactly Rook's controller reference (metav1.NewControllerRef): an owner reference is one atomic value
+ * for server-side apply, so any difference from Rook's would conflict on every Service Rook made.
+ */
 export function cephClusterOwner(cluster: Pick<CephClusterRef, "name" | "uid">): OwnerReference {
-  return { apiVersion: "ceph.rook.io/v1", kind: "CephCluster", name: cluster.name, uid: cluster.uid };
+  return {
+    apiVersion: "ceph.rook.io/v1",
+    kind: "CephCluster",
+    name: cluster.name,
+    uid: cluster.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 /** Rook's Service selector for the daemon (`getLabels(mon, false, false)` / `{app, ceph-osd-id}`). */

@@ -115,7 +115,12 @@ export async function createRookDaemon(
 ): Promise<string> {
   const kc = cp.admin();
   const name = `rook-ceph-${d.type}-${d.id}`;
-  const labels = { app: `rook-ceph-${d.type}`, ceph_daemon_type: d.type, ceph_daemon_id: d.id };
+  // Rook's selectors (mon/service.go, osd/spec.go) and daemon labels.
+  const selector: Record<string, string> =
+    d.type === "mon"
+      ? { app: "rook-ceph-mon", rook_cluster: ns, ceph_daemon_id: d.id, mon: d.id, mon_cluster: ns }
+      : { app: "rook-ceph-osd", "ceph-osd-id": d.id };
+  const labels = { ...selector, ceph_daemon_type: d.type, ceph_daemon_id: d.id, rook_cluster: ns };
   const ports =
     d.type === "mon"
       ? [
@@ -126,7 +131,7 @@ export async function createRookDaemon(
   const svc = await kc.makeApiClient(CoreV1Api).createNamespacedService({
     namespace: ns,
     ...ROOK,
-    body: { metadata: { name, labels, ownerReferences: [ownerRef(uid)] }, spec: { selector: labels, ports } },
+    body: { metadata: { name, labels, ownerReferences: [ownerRef(uid)] }, spec: { selector, ports } },
   });
   await kc.makeApiClient(AppsV1Api).createNamespacedDeployment({
     namespace: ns,

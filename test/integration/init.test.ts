@@ -157,11 +157,31 @@ describe("idempotence, adoption, pinning", () => {
   test("an existing Rook-made Service and export are adopted, not recreated", async () => {
     await withScenario({ emulator: { profile: "lighthouse-0.20", timeScale: FAST } }, async (s) => {
       const core = s.cp.admin().makeApiClient(CoreV1Api);
+      const cluster = (await s.cp.admin().makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+        group: "ceph.rook.io",
+        version: "v1",
+        namespace: s.ns,
+        plural: "cephclusters",
+        name: "my-cluster",
+      })) as { metadata: { uid: string } };
+      // Rook's controller reference (metav1.NewControllerRef): atomic for server-side apply.
+      const owner = {
+        apiVersion: "ceph.rook.io/v1",
+        kind: "CephCluster",
+        name: "my-cluster",
+        uid: cluster.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      };
       const rook = await core.createNamespacedService({
         namespace: s.ns,
         fieldManager: "rook",
         body: {
-          metadata: { name: "rook-ceph-mon-a", labels: { app: "rook-ceph-mon", mon: "a" } },
+          metadata: {
+            name: "rook-ceph-mon-a",
+            labels: { app: "rook-ceph-mon", mon: "a" },
+            ownerReferences: [owner],
+          },
           spec: {
             selector: {
               app: "rook-ceph-mon",

@@ -52,7 +52,9 @@ test("desiredService: what server-side apply must and must not get", () => {
     assert.equal(meta.labels.ceph_daemon_type, daemon.type);
     assert.equal(meta.labels.ceph_daemon_id, daemon.id);
     assert.equal(meta.ownerReferences.length, 1);
-    assert.equal("controller" in meta.ownerReferences[0]!, false);
+    // Rook's controller reference exactly: owner references are atomic for server-side apply.
+    assert.equal(meta.ownerReferences[0]!.controller, true);
+    assert.equal(meta.ownerReferences[0]!.blockOwnerDeletion, true);
     assert.equal("annotations" in body.metadata!, false);
   }
 });
@@ -86,7 +88,14 @@ for (const version of ["v1alpha1", "v1beta1"] as const) {
         namespace: "rook-ceph",
         labels: { "ceph-mcs-agent.io/managed": "true" },
         ownerReferences: [
-          { apiVersion: "ceph.rook.io/v1", kind: "CephCluster", name: "my-cluster", uid: cluster.uid },
+          {
+            apiVersion: "ceph.rook.io/v1",
+            kind: "CephCluster",
+            name: "my-cluster",
+            uid: cluster.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
         ],
       },
     });
