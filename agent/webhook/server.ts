@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { createServer as createHttps, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../log.ts";
 import { BadReview, review, type Mode, type ReviewContext, type ReviewResult } from "./admission.ts";
 import type { WebhookMetrics } from "./metrics.ts";
@@ -60,9 +60,33 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+/**
+ * When each connection was accepted (TCP), to log how long its TLS handshake took (a burst of new
+ * connections queues handshakes on the one thread). Keyed by the peer's address: the TCP socket and
+ * its TLS socket are different objects.
+ */
+const accepted = new Map<string, bigint>();
+const peer = (s: { remoteAddress?: string; remotePort?: number }): string =>
+  `${s.remoteAddress}:${s.remotePort}`;
+
+function trackHandshakes(server: HttpsServer, log: Logger): void {
+  server.on("connection", (socket: Socket) => {
+    const key = peer(socket);
+    accepted.set(key, process.hrtime.bigint());
+    socket.once("close", () => accepted.delete(key));
+  });
+  server.on("secureConnection", (socket: Socket) => {
+    const at = accepted.get(peer(socket));
+    if (at !== undefined)
+      log.debug({ handshakeMs: round(Number(process.hrtime.bigint() - at) / 1e6) }, "TLS connection");
+  });
+}
+
 function logResult(log: Logger, path: string, r: ReviewResult, ms: number): void {
   const { outcome } = r;
-  const fields = { path, pod: r.pod, outcome: outcome.kind, ms: Math.round(ms * 100) / 100 };
+  const fields = { path, pod: r.pod, outcome: outcome.kind, ms: round(ms) };
   if (outcome.kind === "injected")
     log.info({ ...fields, ops: outcome.ops }, "injected the ceph-mcs-agent init container");
   else if (outcome.kind === "refused")
@@ -134,6 +158,7 @@ export async function startAdmissionServer(
   const server = createHttps({ cert: tls.cert, key: tls.key, minVersion: "TLSv1.2" }, (req, res) => {
     void handleAdmission(req, res, deps);
   });
+  trackHandshakes(server, deps.log);
   // The apiserver keeps connections to webhooks open; match its idle time rather than Node's 5 s.
   server.keepAliveTimeout = 65_000;
   const port = await listen(server, at);

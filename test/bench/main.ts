@@ -2,7 +2,7 @@
 // table) against one real control plane, and prints/writes the summary (test/bench/RESULTS.md).
 // Not a test: nothing here fails the build; a missed goal is a row marked "misses".
 // Knobs (env): BENCH_SAMPLES (a, default 7), BENCH_ROUNDS (b, default 12), BENCH_AGENTS (e, default 500),
-// BENCH_AGENT_LOG_LEVEL (e, the agents' LOG_LEVEL).
+// BENCH_AGENT_LOG_LEVEL (e, the agents' LOG_LEVEL), BENCH_WEBHOOK_PODS (w, default 200).
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -17,6 +17,7 @@ import { latencySection } from "./section-latency.ts";
 import { benchScenario } from "./scenario.ts";
 import { restartSections } from "./section-restart.ts";
 import { swarmSection } from "./section-swarm.ts";
+import { measureWebhook, webhookSection } from "./section-webhook.ts";
 import { measureSwarm } from "./swarm.ts";
 
 const RESULTS = join(ROOT, "test/bench/RESULTS.md");
@@ -67,7 +68,9 @@ async function measureAll(cp: ControlPlane, tmp: string): Promise<Section[]> {
   const bundle = await buildBundle(tmp);
   const { a, b } = await measureSingle(cp, tmp);
   const e = await measureSwarm(cp, knob("BENCH_AGENTS", 500), tmp);
-  return [latencySection(a), ...restartSections(a, b, bundle), swarmSection(e)];
+  say(`(w) admission webhook: ${knob("BENCH_WEBHOOK_PODS", 200)} pods at once, twice`);
+  const w = await measureWebhook(cp, knob("BENCH_WEBHOOK_PODS", 200));
+  return [latencySection(a), ...restartSections(a, b, bundle), swarmSection(e), webhookSection(w)];
 }
 
 async function main(): Promise<void> {

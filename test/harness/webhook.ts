@@ -158,6 +158,8 @@ export interface WebhookOptions {
   env?: Record<string, string>;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** The agent to run: agent/cli.ts (default) or the bundle dist/ceph-mcs-agent.mjs. */
+  entry?: string;
 }
 
 /** `ceph-mcs-agent webhook` as a real process on 127.0.0.1. */
@@ -173,7 +175,10 @@ export async function startWebhookProcess(opts: WebhookOptions): Promise<Webhook
     LOG_LEVEL: "debug",
     ...opts.env,
   };
-  const proc = spawn("setpriv", ["--pdeathsig", "KILL", "--", NODE, CLI, "webhook"], { env, cwd: ROOT });
+  const proc = spawn("setpriv", ["--pdeathsig", "KILL", "--", NODE, opts.entry ?? CLI, "webhook"], {
+    env,
+    cwd: ROOT,
+  });
   let out = "";
   proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr.on("data", (c: Buffer) => (out += c.toString()));
