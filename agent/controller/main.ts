@@ -70,6 +70,7 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
     currentTerm: () => elector.term(),
   });
   const progress = { lastRoundAt: 0, failingSince: 0 };
+  const exportMons = exporting(ctx);
   const work: WorkDeps = {
     reconciler,
     kube,
@@ -78,7 +79,7 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
     metrics,
     resyncMs: env.resyncMs,
     progress,
-    afterRound: (report, term, s) => afterRound(ctx, { report, term }, s),
+    afterRound: (report, term, s) => exportMons({ report, term }, s),
   };
   const http = env.listen && (await startHttp(env.listen, metrics, health(elector, progress)));
   if (http) log.info({ port: http.port }, "serving /healthz and /metrics");
@@ -118,21 +119,26 @@ function health(elector: LeaderElector, progress: WorkDeps["progress"]): Health 
   };
 }
 
-/** Mons listed by Rook without a global IP yet (MCS turned on under a running cluster): export them. */
-async function afterRound(
-  ctx: Ctx,
-  x: { report: RoundReport; term: Term },
-  signal: AbortSignal,
-): Promise<void> {
-  const { report } = x;
-  if (!report.enabled || report.unexported.length === 0) return;
-  const kube = retrying(initKube(ctx.clients), signal, ctx.log);
-  for (const id of report.unexported) {
-    if (signal.aborted) return;
-    try {
-      await exportMon(id, report.cluster, { kube, clock: systemClock, log: ctx.log, env: ctx.raw }, signal);
-    } catch (err) {
-      ctx.log.error({ err, mon: id }, `could not export mon.${id}; retrying at the next round`);
+/**
+ * Mons listed by Rook without a global IP yet (MCS turned on under a running cluster): export them in
+ * the background — an export can take minutes, and upkeep rounds must go on meanwhile. Each mon at
+ * most once at a time; its pin (an annotation on its Service) wakes the next round through the watch.
+ */
+function exporting(ctx: Ctx): (x: { report: RoundReport; term: Term }, signal: AbortSignal) => Promise<void> {
+  const inFlight = new Set<string>();
+  return ({ report }, signal) => {
+    if (!report.enabled) return Promise.resolve();
+    const kube = retrying(initKube(ctx.clients), signal, ctx.log);
+    for (const id of report.unexported) {
+      if (inFlight.has(id) || signal.aborted) continue;
+      inFlight.add(id);
+      exportMon(id, report.cluster, { kube, clock: systemClock, log: ctx.log, env: ctx.raw }, signal)
+        .catch((err: unknown) => {
+          if (!signal.aborted)
+            ctx.log.error({ err, mon: id }, `could not export mon.${id}; retrying at the next round`);
+        })
+        .finally(() => inFlight.delete(id));
     }
-  }
+    return Promise.resolve();
+  };
 }
