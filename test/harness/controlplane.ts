@@ -80,7 +80,7 @@ export interface ControlPlane extends ControlPlaneState {
   /** Synchronous stop for process exit hooks. */
   killNow(): void;
   /** Stops the apiserver (etcd keeps running), waits `downMs`, starts it again on the same port. */
-  apiserverOutage?(downMs: number): Promise<void>;
+  apiserverOutage?: (downMs: number) => Promise<void>;
 }
 
 export interface ControlPlaneOptions {
