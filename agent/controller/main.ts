@@ -9,12 +9,13 @@ import { controllerKube } from "../kube/controller-kube.ts";
 import { initKube } from "../kube/init-kube.ts";
 import { leasePort } from "../kube/lease.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { exportMon } from "./exporter.ts";
+import { CephCli } from "../ceph/cli.ts";
+import { followUps } from "./followups.ts";
 import { startHttp, type Health } from "./http.ts";
-import { LeaderElector, type Term } from "./leader.ts";
+import { LeaderElector } from "./leader.ts";
 import { createMetrics, type ControllerMetrics } from "./metrics.ts";
 import { cephMonmap } from "./monmap-port.ts";
-import { Reconciler, type RoundReport } from "./reconcile.ts";
+import { Reconciler } from "./reconcile.ts";
 import { leaderWork, type WorkDeps } from "./work.ts";
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -58,9 +59,11 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
   const kube = controllerKube(clients, { namespace: env.namespace, cephClusterName: env.cephClusterName });
   const lease = leasePort(clients, { namespace: env.namespace, name: env.leaseName });
   const elector = new LeaderElector(lease, systemClock, { identity: env.identity, timing: env.timing, log });
+  const ceph =
+    env.cephCommand && new CephCli({ argv: env.cephCommand, callTimeoutMs: env.cephTimeoutMs, log });
   const reconciler = new Reconciler({
     kube,
-    monmap: env.cephCommand && cephMonmap(env.cephCommand, env.cephTimeoutMs),
+    monmap: ceph && cephMonmap(ceph),
     clock: systemClock,
     log,
     metrics,
@@ -70,7 +73,15 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
     currentTerm: () => elector.term(),
   });
   const progress = { lastRoundAt: 0, failingSince: 0 };
-  const exportMons = exporting(ctx);
+  const after = followUps({
+    initKube: (s) => retrying(initKube(clients), s, log),
+    kube,
+    ceph: ceph || undefined,
+    reconciler,
+    clock: systemClock,
+    log,
+    env: ctx.raw,
+  });
   const work: WorkDeps = {
     reconciler,
     kube,
@@ -79,7 +90,7 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
     metrics,
     resyncMs: env.resyncMs,
     progress,
-    afterRound: (report, term, s) => exportMons({ report, term }, s),
+    afterRound: after,
   };
   const http = env.listen && (await startHttp(env.listen, metrics, health(elector, progress)));
   if (http) log.info({ port: http.port }, "serving /healthz and /metrics");
@@ -116,29 +127,5 @@ function health(elector: LeaderElector, progress: WorkDeps["progress"]): Health 
         return `reconcile rounds have been failing for ${Math.round(failing / 1000)} s (see the log)\n`;
       return undefined;
     },
-  };
-}
-
-/**
- * Mons listed by Rook without a global IP yet (MCS turned on under a running cluster): export them in
- * the background — an export can take minutes, and upkeep rounds must go on meanwhile. Each mon at
- * most once at a time; its pin (an annotation on its Service) wakes the next round through the watch.
- */
-function exporting(ctx: Ctx): (x: { report: RoundReport; term: Term }, signal: AbortSignal) => Promise<void> {
-  const inFlight = new Set<string>();
-  return ({ report }, signal) => {
-    if (!report.enabled) return Promise.resolve();
-    const kube = retrying(initKube(ctx.clients), signal, ctx.log);
-    for (const id of report.unexported) {
-      if (inFlight.has(id) || signal.aborted) continue;
-      inFlight.add(id);
-      exportMon(id, report.cluster, { kube, clock: systemClock, log: ctx.log, env: ctx.raw }, signal)
-        .catch((err: unknown) => {
-          if (!signal.aborted)
-            ctx.log.error({ err, mon: id }, `could not export mon.${id}; retrying at the next round`);
-        })
-        .finally(() => inFlight.delete(id));
-    }
-    return Promise.resolve();
   };
 }

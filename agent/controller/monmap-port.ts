@@ -1,9 +1,8 @@
-// The monmap through the real ceph CLI: what each mon advertises, by mon id.
-import { CephCli } from "../ceph/cli.ts";
+// The monmap through the ceph CLI: what each mon advertises, by mon id (its v2 address, else the first).
+import type { CephPort } from "../ceph/monmap.ts";
 import type { MonmapPort } from "./reconcile.ts";
 
-export function cephMonmap(argv: readonly string[], timeoutMs: number): MonmapPort {
-  const ceph = new CephCli({ argv, callTimeoutMs: timeoutMs });
+export function cephMonmap(ceph: CephPort): MonmapPort {
   return {
     async monAddresses(signal) {
       const map = await ceph.monDump(undefined, signal);

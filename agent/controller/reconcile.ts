@@ -52,6 +52,8 @@ export interface RoundReport {
   unexported: string[];
   addresses: DaemonAddress[];
   wrote: ("configmap" | "secret")[];
+  /** The ConfigMap's `data` as read this round. */
+  endpointsData?: string;
 }
 
 const MAX_CONFLICT_ROUNDS = 5;
@@ -89,6 +91,10 @@ export class Reconciler {
 
   constructor(deps: ReconcileDeps) {
     this.#d = deps;
+  }
+
+  get namespace(): string {
+    return this.#d.namespace;
   }
 
   /** Rounds until no write conflicts (each 409 means someone wrote in between: read again). */
@@ -130,6 +136,7 @@ export class Reconciler {
       clientExtras: this.clientExtras,
     });
     report.upkeep = plan;
+    report.endpointsData = endpoints.value[KEY_DATA] ?? "";
     report.unexported = unexportedMons(endpoints.value, services);
     report.wrote = await this.#write(term, plan, { endpoints, monHost });
     await this.#announce(cluster, report);
