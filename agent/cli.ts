@@ -53,13 +53,6 @@ export interface Io {
   err(text: string): void;
 }
 
-const notImplemented =
-  (mode: Mode): Handler =>
-  (io) => {
-    io.err(`${NAME}: mode "${mode}" is not implemented yet\n`);
-    return Promise.resolve(ExitCode.misconfigured);
-  };
-
 const HANDLERS: Readonly<Record<Mode, Handler>> = {
   init: async () => {
     // Loaded on demand so `--help` never pays for the Kubernetes client.
@@ -74,7 +67,10 @@ const HANDLERS: Readonly<Record<Mode, Handler>> = {
     const { runWebhook } = await import("./webhook/main.ts");
     return runWebhook(VERSION);
   },
-  status: notImplemented("status"),
+  status: async (io) => {
+    const { runStatus } = await import("./controller/status-main.ts");
+    return runStatus((text) => io.out(text));
+  },
   version: (io) => {
     io.out(`${NAME} ${VERSION}\n`);
     return Promise.resolve(ExitCode.ok);

@@ -278,6 +278,38 @@ const parseArgv: Parse<readonly string[]> = (raw) => {
     : bad("a command, e.g. ceph -c /etc/ceph/ceph.conf");
 };
 
+export interface StatusEnv {
+  readonly namespace: string;
+  readonly cephClusterName?: string;
+  readonly leaseName: string;
+  readonly cephCommand?: readonly string[];
+  readonly cephTimeoutMs: number;
+  readonly kubeconfig?: string;
+}
+
+/** `ceph-mcs-agent status`: which cluster to show (a namespace), and optionally the ceph CLI. */
+export function loadStatusEnv(env: Env): StatusEnv {
+  const problems: string[] = [];
+  const r = makeReader(env, problems);
+  const namespace =
+    r.opt("CEPH_MCS_CEPHCLUSTER_NAMESPACE", parseNamespace) ?? r.req("POD_NAMESPACE", parseNamespace, "");
+  const cephCommand = r.opt("CEPH_MCS_CEPH_COMMAND", parseArgv);
+  const cfg: StatusEnv = {
+    namespace,
+    cephClusterName: r.opt("CEPH_MCS_CEPHCLUSTER", parseObjectName),
+    leaseName: r.def("CEPH_MCS_LEASE_NAME", parseObjectName, "ceph-mcs-agent-controller"),
+    ...(cephCommand && { cephCommand }),
+    cephTimeoutMs: r.def("CEPH_MCS_CEPH_TIMEOUT_SECONDS", secondsIn(1, 600), 30_000),
+    kubeconfig: r.opt("KUBECONFIG", parseAbsPath),
+  };
+  if (problems.length > 0)
+    throw new ConfigError(
+      problems,
+      "set CEPH_MCS_CEPHCLUSTER_NAMESPACE (or POD_NAMESPACE) to the CephCluster's namespace",
+    );
+  return cfg;
+}
+
 /** Parses and validates the environment of controller mode; one ConfigError lists every problem. */
 export function loadControllerEnv(env: Env): ControllerEnv {
   const problems: string[] = [];

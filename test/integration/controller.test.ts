@@ -2,9 +2,11 @@
 // follow the monmap/pins into Rook's ConfigMap and Secret byte-exactly, nothing else is touched, the
 // disable path writes nothing, orphans are cleaned up only when ours.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { sharedControlPlane, type ControlPlane } from "../harness/controlplane.ts";
+import { CLI, NODE } from "../harness/scenario.ts";
 import {
   createRookDaemon,
   eventually,
@@ -180,6 +182,40 @@ describe("controller: mon address upkeep", () => {
     const line = await p.waitForLog((l) => String(l.msg).includes("multiClusterService is disabled"));
     assert.deepEqual(line.daemons, ["mon.a=242.0.1.10"]);
     assert.equal((await readEndpoints(cp, ns)).metadata?.resourceVersion, rv);
+  });
+});
+
+describe("ceph-mcs-agent status", () => {
+  it("prints one row per daemon with export, pin, monmap and client-config verdicts", async () => {
+    const { ns, ceph, start } = await setup({ mons: ["a", "b"], osds: ["0"] });
+    await pin(cp, ns, "rook-ceph-mon-a", "242.0.1.10");
+    await pin(cp, ns, "rook-ceph-mon-b", "242.0.1.11");
+    await ceph?.setMonmap({ a: "242.0.1.10", b: "242.0.1.11" });
+    const p = start();
+    await eventually(
+      () => readEndpoints(cp, ns),
+      (c) => c.data?.data === "a=242.0.1.10:6789,b=242.0.1.11:6789",
+    );
+    const r = spawnSync(NODE, [CLI, "status"], {
+      encoding: "utf8",
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: cp.kubeconfigPath,
+        CEPH_MCS_CEPHCLUSTER_NAMESPACE: ns,
+        CEPH_MCS_CEPH_COMMAND: ceph?.command,
+      },
+      timeout: 60_000,
+    });
+    console.log(r.stdout);
+    assert.match(
+      r.stdout,
+      new RegExp(`CephCluster ${ns}/my-cluster: multiClusterService enabled \\(clusterID cluster-a\\)`),
+    );
+    assert.match(r.stdout, new RegExp(`Controller: leader ${p.name} `));
+    assert.match(r.stdout, /mon\.a +rook-ceph-mon-a +\S+ +\S+ +242\.0\.1\.10 +242\.0\.1\.10 +✓ +✓/);
+    // osd.0 has no export and no pin: ✗, and the reason is printed; so the exit code is 1.
+    assert.match(r.stdout, /✗ osd\.0: no ServiceExport/);
+    assert.equal(r.status, 1);
   });
 });
 

@@ -54,10 +54,15 @@ for (const [args, message] of [
   });
 }
 
-for (const mode of ["controller", "status"]) {
-  test(`${mode} is not implemented yet: exit 2`, () => {
+for (const [mode, missing] of [
+  ["controller", "POD_NAME is not set"],
+  ["status", "POD_NAMESPACE is not set"],
+] as const) {
+  test(`${mode} without its environment: exit 2, says which variable is missing`, () => {
     const r = cli(mode);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, `ceph-mcs-agent: mode "${mode}" is not implemented yet\n`);
+    const line = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { msg?: string; level?: string };
+    assert.equal(line.level, "fatal");
+    assert.ok(line.msg?.includes(missing), line.msg);
   });
 }
