@@ -10,7 +10,8 @@
 //   await a.ceph(clientPod, ["quorum_status"])                            // CLI in a pod, JSON parsed
 //   a.cephPrefix(clientPod)                                               // argv prefix for other processes
 //   await a.waitQuorum(clientPod, ["a", "b", "c"])
-//   await a.createOsd(pod, sharedDir) / a.startOsd(…) / a.startMgr(…) / a.startRbdMirror(…)
+//   const osd = await a.newOsd(adminPod); await a.mkfsOsd(pod, osd, dir); a.startOsd(pod, osd.id, dir)
+//   await a.startMgr(adminPod, pod, globalIp) / a.startRbdMirror(adminPod, pod)
 //
 // `clusterIp` arguments are what Rook would pass as --public-addr (the mon Service's ClusterIP): the
 // wrapper must replace them, which is part of what the e2e proves.
@@ -26,6 +27,11 @@ const WRAPPER_IN_POD = "/run/ceph-mcs/ceph-mcs-exec";
 export interface CephClusterOptions {
   /** Mons on msgr2 (3300) only, as Rook's requireMsgr2. */
   msgr2Only?: boolean;
+}
+
+export interface OsdRef {
+  id: string;
+  uuid: string;
 }
 
 export interface MonAddr {
@@ -168,6 +174,9 @@ export class CephCluster {
       ...(this.msgr2Only ? ["ms_bind_msgr1 = false"] : []),
       "osd_objectstore = memstore",
       "memstore_device_bytes = 1073741824",
+      // memstore stands in for a disk: it writes its data out only on a full umount, which the
+      // default fast shutdown skips (a restarted OSD would come back empty).
+      "osd_fast_shutdown = false",
       "osd_pool_default_size = 1",
       "osd_pool_default_min_size = 1",
       "mon_allow_pool_size_one = true",
@@ -292,8 +301,8 @@ export class CephCluster {
   // ---------------------------------------------------------------------------------------------
   // OSD (memstore), mgr, rbd-mirror
 
-  /** `ceph osd new` + keyring + mkfs (wrapped, in the OSD's pod). Returns the OSD id. */
-  async createOsd(admin: Pod, pod: Pod, sharedDir: string): Promise<{ id: string; uuid: string }> {
+  /** What Rook's OSD prepare job does first: `ceph osd new` (the OSD's id) and its keyring. */
+  async newOsd(admin: Pod): Promise<OsdRef> {
     const uuid = randomUUID();
     const key = (await this.rt.tool(["ceph-authtool", "--gen-print-key"])).stdout.trim();
     await writeFile(this.host(`${this.dir}/osd-${uuid}.json`), JSON.stringify({ cephx_secret: key }));
@@ -317,9 +326,27 @@ export class CephCluster {
       "--add-key",
       key,
     ]);
-    const mkfs = [WRAPPER_IN_POD, "ceph-osd", "-c", this.conf, "-i", id, "--mkfs", "--osd-uuid", uuid];
-    await this.rt.exec(pod, mkfs, { env: this.podEnv(pod), volumes: { "/run/ceph-mcs": sharedDir } });
     return { id, uuid };
+  }
+
+  /** The OSD's memstore, made in its pod through the wrapper. */
+  async mkfsOsd(pod: Pod, osd: OsdRef, sharedDir: string): Promise<string> {
+    const mkfs = [
+      WRAPPER_IN_POD,
+      "ceph-osd",
+      "-c",
+      this.conf,
+      "-i",
+      osd.id,
+      "--mkfs",
+      "--osd-uuid",
+      osd.uuid,
+    ];
+    const r = await this.rt.exec(pod, mkfs, {
+      env: this.podEnv(pod),
+      volumes: { "/run/ceph-mcs": sharedDir },
+    });
+    return wrapperLine(r.stderr);
   }
 
   /** Rook's osd container, wrapped (the wrapper adds --public-addr/--public-bind-addr/--cluster-addr). */
@@ -354,7 +381,15 @@ export class CephCluster {
       `${data}/keyring`,
     ]);
     await cmd(["ip", "-n", pod.netns, "addr", "add", `${globalIp}/32`, "dev", "lo"]);
-    const nat = `table ip podnat {\n chain pre { type nat hook prerouting priority dstnat; policy accept; ip daddr ${pod.ip} dnat to ${globalIp} }\n}\n`;
+    const nat = [
+      "table ip podnat {",
+      "  chain pre {",
+      "    type nat hook prerouting priority dstnat; policy accept;",
+      `    ip daddr ${pod.ip} dnat to ${globalIp}`,
+      "  }",
+      "}",
+      "",
+    ].join("\n");
     await cmd(["ip", "netns", "exec", pod.netns, "nft", "-f", "-"], { input: nat });
     return this.rt.start(pod, `mgr.${id}`, [
       "ceph-mgr",

@@ -45,7 +45,8 @@ export interface Daemon {
   readonly logPath: string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   readonly exited: Promise<number | string>;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 20 s; memstore OSDs write their data out). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface Runtime {
@@ -88,9 +89,8 @@ function track(managed: Managed, pod: Pod, set: Set<Daemon>, name: string): Daem
     pid: managed.proc.pid ?? -1,
     logPath: managed.logPath,
     exited,
-    async stop() {
-      // memstore OSDs write their data out on SIGTERM: give them time before SIGKILL.
-      const timer = setTimeout(() => managed.proc.kill("SIGKILL"), 20_000);
+    async stop(graceMs = 20_000) {
+      const timer = setTimeout(() => managed.proc.kill("SIGKILL"), graceMs);
       if (managed.proc.exitCode === null && managed.proc.signalCode === null) managed.proc.kill("SIGTERM");
       await exited;
       clearTimeout(timer);
