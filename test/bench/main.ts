@@ -2,7 +2,8 @@
 // table) against one real control plane, and prints/writes the summary (test/bench/RESULTS.md).
 // Not a test: nothing here fails the build; a missed goal is a row marked "misses".
 // Knobs (env): BENCH_SAMPLES (a, default 7), BENCH_ROUNDS (b, default 12), BENCH_AGENTS (e, default 500),
-// BENCH_AGENT_LOG_LEVEL (e, the agents' LOG_LEVEL), BENCH_WEBHOOK_PODS (w, default 200).
+// BENCH_AGENT_LOG_LEVEL (e, the agents' LOG_LEVEL), BENCH_WEBHOOK_PODS (w, default 200),
+// BENCH_CONTROLLER_SAMPLES (k, default 10).
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,6 +19,7 @@ import { benchScenario } from "./scenario.ts";
 import { restartSections } from "./section-restart.ts";
 import { swarmSection } from "./section-swarm.ts";
 import { measureWebhook, webhookSection } from "./section-webhook.ts";
+import { controllerSection, measureController } from "./section-controller.ts";
 import { measureSwarm } from "./swarm.ts";
 
 const RESULTS = join(ROOT, "test/bench/RESULTS.md");
@@ -70,7 +72,15 @@ async function measureAll(cp: ControlPlane, tmp: string): Promise<Section[]> {
   const e = await measureSwarm(cp, knob("BENCH_AGENTS", 500), tmp);
   say(`(w) admission webhook: ${knob("BENCH_WEBHOOK_PODS", 200)} pods at once, twice`);
   const w = await measureWebhook(cp, knob("BENCH_WEBHOOK_PODS", 200));
-  return [latencySection(a), ...restartSections(a, b, bundle), swarmSection(e), webhookSection(w)];
+  say(`(k) controller: ${knob("BENCH_CONTROLLER_SAMPLES", 10)} pin changes, hand-overs, RSS`);
+  const k = await measureController(cp, knob("BENCH_CONTROLLER_SAMPLES", 10));
+  return [
+    latencySection(a),
+    ...restartSections(a, b, bundle),
+    swarmSection(e),
+    webhookSection(w),
+    controllerSection(k),
+  ];
 }
 
 async function main(): Promise<void> {

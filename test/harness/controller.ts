@@ -298,8 +298,9 @@ export const FAST_LEASE = {
   CEPH_MCS_RETRY_PERIOD: "0.25",
 };
 
-export function startController(name: string, env: Record<string, string>): ControllerProcess {
-  const proc = spawn(NODE, [CLI, "controller"], {
+/** `script`: the agent's entry point (the unbundled CLI, or dist/ceph-mcs-agent.mjs). */
+export function startController(name: string, env: Record<string, string>, script = CLI): ControllerProcess {
+  const proc = spawn(NODE, [script, "controller"], {
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       POD_NAME: name,
