@@ -9,7 +9,8 @@ NODE="$ROOT/node_modules/.bin/node"
 
 bash scripts/setup.sh
 echo "== type check"; "$ROOT/node_modules/.bin/tsc" -p tsconfig.json --noEmit
-echo "== lint"; "$ROOT/node_modules/.bin/eslint" . && "$ROOT/node_modules/.bin/prettier" --check . >/dev/null
+# Two statements: with `set -e`, a failure on the left of `&&` would not stop the run.
+echo "== lint"; "$ROOT/node_modules/.bin/eslint" .; "$ROOT/node_modules/.bin/prettier" --check . >/dev/null
 echo "== tests (node $("$NODE" --version))"
 "$NODE" --test --test-reporter=spec --test-global-setup=test/harness/global-setup.ts \
   'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
