@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { e2eSkipReason } from "./harness/host.ts";
+import { cmd, e2eSkipReason } from "./harness/host.ts";
 import { assertInitOk } from "./harness/mcs.ts";
 import { CephCluster, type QuorumStatus } from "./harness/ceph.ts";
 import { startWorld, type World } from "./harness/world.ts";
@@ -85,6 +85,7 @@ describe("e2e: mons advertise global IPs across overlapping pod networks", { ski
     );
     assert.deepEqual(new Set(monIps(q)), new Set(Object.values(globals)));
     for (const [i, id] of MONS.entries()) {
+      assert.doesNotMatch(wrapperLines[i]!, /10\.96\./, "Rook's ClusterIP --public-addr was dropped");
       assert.match(
         wrapperLines[i]!,
         new RegExp(`--public-addr=${globals[id]!} --public-bind-addr=10\\.244\\.0\\.${10 + i}`),
@@ -115,5 +116,16 @@ describe("e2e: mons advertise global IPs across overlapping pod networks", { ski
     );
     assert.equal(cb.pod_cidr.packets + cb.not_global.packets, 0, "B's client dialled only global IPs");
     assert.ok(cb.global_only_ok.packets > 0 && ca.transit_ok.packets > 0, "the guards saw the traffic");
+  });
+
+  test("the guard is live: B's client dialling A's mon pod IP is dropped and counted", async () => {
+    const before = (await w.topology.counters("b")).pod_cidr.packets;
+    const dial = ["bash", "-c", "exec 3<>/dev/tcp/10.244.0.10/3300"];
+    await assert.rejects(cmd(["ip", "netns", "exec", pods.cliB!.netns, "timeout", "2", ...dial]));
+    const after = (await w.topology.counters("b")).pod_cidr.packets;
+    w.timeline.mark(
+      `b: negative control, B's client → 10.244.0.10:3300 (a pod IP): dropped, counter ${before} → ${after}`,
+    );
+    assert.ok(after > before);
   });
 });

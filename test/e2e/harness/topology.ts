@@ -16,11 +16,11 @@
 //   pre   ip daddr <own global slice> dnat via map @ingress; ip daddr <service CIDR> dnat via @clusterip
 //   post  to the other cluster (transit link tr0): snat to the cluster's egress IP (<slice>.1, never
 //         handed out by the emulator, which allocates from the top); to this netns: masquerade
-//   guard (forward, counted):
-//         transit_bad   a packet crossing tr0 that was not addressed to a global IP of the cluster
-//                       it goes to: dropped (so no pod or ClusterIP address ever crosses clusters)
-//         pod_cidr      from a "global-only" pod (rbd-mirror, cross-cluster clients) to any pod IP
-//                       (10.244.0.0/24 is the OTHER cluster's pod CIDR too): dropped
+//   guards (counted named counters):
+//         transit_bad   (forward) a packet crossing tr0 that was not addressed to a global IP of the
+//                       cluster it goes to: dropped (so no pod or ClusterIP address ever crosses clusters)
+//         pod_cidr      (prerouting, before NAT and routing) from a "global-only" pod (rbd-mirror,
+//                       clients) to any pod IP — 10.244.0.0/24 is the OTHER cluster's pod CIDR too: dropped
 //         not_global    from a global-only pod to anything else outside 242.0.0.0/8: dropped
 //         transit_ok / global_only_ok   what passed (proof the guards saw the traffic)
 // Both gateways are joined by `tr0` (the Submariner tunnel stand-in) with routes for the other
@@ -136,11 +136,15 @@ table ip e2e {
     oifname "tr0" ct direction original snat to ${egress}
     oifname "host0" masquerade
   }
+  chain podguard {
+    # Before DNAT and before routing: a dial counts even where no route exists for it.
+    type filter hook prerouting priority -150; policy accept;
+    iifname @global_only ct direction original ip daddr ${podCidr} counter name pod_cidr drop
+    iifname @global_only ct direction original ip daddr != 242.0.0.0/8 counter name not_global drop
+    iifname @global_only counter name global_only_ok
+  }
   chain guard {
     type filter hook forward priority filter; policy accept;
-    iifname @global_only ct direction original ct original ip daddr ${podCidr} counter name pod_cidr drop
-    iifname @global_only ct direction original ct original ip daddr != 242.0.0.0/8 counter name not_global drop
-    iifname @global_only counter name global_only_ok
     oifname "tr0" ct direction original ct original ip daddr != 242.0.0.0/8 counter name transit_bad drop
     oifname "tr0" ct direction original ct original ip daddr ${c.globalCidr} counter name transit_bad drop
     iifname "tr0" ct direction original ct original ip daddr != ${c.globalCidr} counter name transit_bad drop
