@@ -27,6 +27,11 @@ export interface CephCliOptions {
   callTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   log?: Logger;
+  /**
+   * Asked before every call: the mons to dial (`--mon-host`, after argv, so it wins over one there).
+   * Mons move (a migration, Rook's failovers): the address list given at start goes stale.
+   */
+  monHost?: () => string | undefined;
 }
 
 /** What a failed run looked like; classified by classifyCephFailure(). */
@@ -115,6 +120,7 @@ export class CephCli implements CephPort {
   readonly #callTimeoutMs: number;
   readonly #env: NodeJS.ProcessEnv | undefined;
   readonly #log: Logger | undefined;
+  readonly #monHost: (() => string | undefined) | undefined;
 
   constructor(options: CephCliOptions) {
     if (options.argv.length === 0) {
@@ -127,6 +133,7 @@ export class CephCli implements CephPort {
     this.#callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.#env = options.env;
     this.#log = options.log;
+    this.#monHost = options.monHost;
   }
 
   async quorumStatus(signal: AbortSignal): Promise<QuorumStatus> {
@@ -153,7 +160,9 @@ export class CephCli implements CephPort {
   /** Runs `<argv> <args> --connect-timeout N --format json`; stdout on exit 0, an AgentError otherwise. */
   async run(args: readonly string[], signal: AbortSignal, object = "ceph cluster"): Promise<RunResult> {
     signal.throwIfAborted();
-    const full = [...this.#argv, ...args, "--connect-timeout", String(this.#connectTimeoutSeconds)];
+    const monHost = this.#monHost?.();
+    const dial = monHost ? ["--mon-host", monHost] : [];
+    const full = [...this.#argv, ...dial, ...args, "--connect-timeout", String(this.#connectTimeoutSeconds)];
     full.push("--format", "json");
     const started = Date.now();
     const deadline = AbortSignal.timeout(this.#callTimeoutMs);

@@ -90,7 +90,7 @@ async function runMigration(d: FollowUpDeps, r: MigrationRun, signal: AbortSigna
   const publish = async (phase: PublishPhase, moves: AddressMove[]): Promise<void> => {
     d.reconciler.clientExtras.clear();
     if (phase === "old+new")
-      for (const m of moves) if (m.from !== m.to) d.reconciler.clientExtras.set(m.id, m.from);
+      for (const m of moves) if (m.from !== m.to) d.reconciler.clientExtras.set(m.id, [m.from, m.to]);
     // Written before the first mon moves, and after the last: a round of our own, now.
     await d.reconciler.run(r.term, signal);
   };

@@ -59,8 +59,10 @@ async function runWithClients(ctx: Ctx, signal: AbortSignal): Promise<void> {
   const kube = controllerKube(clients, { namespace: env.namespace, cephClusterName: env.cephClusterName });
   const lease = leasePort(clients, { namespace: env.namespace, name: env.leaseName });
   const elector = new LeaderElector(lease, systemClock, { identity: env.identity, timing: env.timing, log });
+  // The CLI dials the mon_host the controller keeps in the Secret (the env's is only the start).
+  const monHost = (): string | undefined => reconciler.monHost;
   const ceph =
-    env.cephCommand && new CephCli({ argv: env.cephCommand, callTimeoutMs: env.cephTimeoutMs, log });
+    env.cephCommand && new CephCli({ argv: env.cephCommand, callTimeoutMs: env.cephTimeoutMs, log, monHost });
   const reconciler = new Reconciler({
     kube,
     monmap: ceph && cephMonmap(ceph),

@@ -86,8 +86,9 @@ function monFacts(
 export class Reconciler {
   readonly #d: ReconcileDeps;
   readonly #firstSeen = new Map<string, number>();
-  /** During a migration: each moving mon's other address, kept in client configs. */
-  readonly clientExtras = new Map<string, string>();
+  /** During a migration: each moving mon's old and new address, both kept in client configs. */
+  readonly clientExtras = new Map<string, readonly string[]>();
+  #monHost: string | undefined;
 
   constructor(deps: ReconcileDeps) {
     this.#d = deps;
@@ -95,6 +96,11 @@ export class Reconciler {
 
   get namespace(): string {
     return this.#d.namespace;
+  }
+
+  /** Secret `mon_host` as last read or written: the addresses clients (and our ceph CLI) are given. */
+  get monHost(): string | undefined {
+    return this.#monHost;
   }
 
   /** Rounds until no write conflicts (each 409 means someone wrote in between: read again). */
@@ -121,6 +127,7 @@ export class Reconciler {
       d.kube.readMonHost(),
       d.kube.listDaemonServices(),
     ]);
+    this.#noteMonHost(monHost?.value);
     const addresses = services.flatMap((s) => daemonAddress(s));
     const report: RoundReport = { cluster, enabled: cluster.enabled, unexported: [], addresses, wrote: [] };
     if (!cluster.enabled || endpoints === undefined) {
@@ -158,9 +165,14 @@ export class Reconciler {
     if (plan.monHost !== undefined && read.monHost) {
       this.#fence(term);
       await this.#d.kube.patchMonHost(plan.monHost, read.monHost.resourceVersion, writerOf(term));
+      this.#noteMonHost(plan.monHost);
       wrote.push("secret");
     }
     return wrote;
+  }
+
+  #noteMonHost(monHost: string | undefined): void {
+    if (monHost) this.#monHost = monHost;
   }
 
   /** Throws unless this process still safely holds the lease in the same term. */

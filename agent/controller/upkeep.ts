@@ -36,8 +36,8 @@ export interface UpkeepInput {
   /** Secret `rook-ceph-config` `mon_host`, decoded; undefined when the key is missing. */
   monHost: string | undefined;
   mons: ReadonlyMap<string, MonFacts>;
-  /** During a migration: the other address of each moving mon, kept in client configs meanwhile. */
-  clientExtras?: ReadonlyMap<string, string>;
+  /** During a migration: the addresses (old and new) of each moving mon, all kept in client configs meanwhile. */
+  clientExtras?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface AddressChange {
@@ -121,13 +121,13 @@ function monHostWrite(input: UpkeepInput, next: readonly MonEndpoint[]): string 
   return sameSet(splitMonHost(wanted), splitMonHost(input.monHost)) ? undefined : wanted;
 }
 
-/** Each mon, followed by its other address while it moves (clients then reach it either way). */
+/** Each mon, followed by its other addresses while it moves (clients then reach it either way). */
 function withExtras(
   mons: readonly MonEndpoint[],
-  extras: ReadonlyMap<string, string> | undefined,
+  extras: ReadonlyMap<string, readonly string[]> | undefined,
 ): MonEndpoint[] {
   return mons.flatMap((m) => {
-    const other = extras?.get(m.id);
-    return other === undefined || other === m.ip ? [m] : [m, { ...m, ip: other }];
+    const others = new Set(extras?.get(m.id)?.filter((ip) => ip !== m.ip));
+    return [m, ...[...others].map((ip) => ({ ...m, ip }))];
   });
 }

@@ -249,7 +249,7 @@ export async function fakeCeph(): Promise<FakeCeph> {
   const script = join(dir, "ceph");
   await writeFile(
     script,
-    '#!/bin/sh\n# test stand-in: only `mon dump` is answered\ncase "$1 $2" in "mon dump") exec cat "$(dirname "$0")/monmap.json";; esac\necho "fake ceph: unsupported: $*" >&2; exit 22\n',
+    '#!/bin/sh\n# test stand-in: only `mon dump` is answered (after the --mon-host the controller adds)\n[ "$1" = --mon-host ] && shift 2\ncase "$1 $2" in "mon dump") exec cat "$(dirname "$0")/monmap.json";; esac\necho "fake ceph: unsupported: $*" >&2; exit 22\n',
     { mode: 0o755 },
   );
   let epoch = 0;

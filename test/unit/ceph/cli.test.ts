@@ -92,6 +92,22 @@ test("set-addrs: the addrvec in Ceph's form, sent through another mon with -m", 
   assert.deepEqual(argsSeen().slice(2, 6), ["mon", "set-addrs", "c", "[v2:[fd00::c]:3300]"]);
 });
 
+test("monHost: asked at every call, dialled after the argv (wins over one there), before -m of set-addrs", async () => {
+  answer({ stdout: fixture("reef-quorum-status") });
+  let monHost: string | undefined = "[v2:10.96.0.10:3300,v1:10.96.0.10:6789]";
+  const c = cli({ monHost: () => monHost });
+  await c.quorumStatus(never);
+  assert.deepEqual(argsSeen().slice(2, 5), ["--mon-host", monHost, "quorum_status"]);
+  monHost = "[v2:242.0.1.10:3300,v1:242.0.1.10:6789]";
+  answer({});
+  await c.setAddrs("b", monAddrvec("242.0.1.11", false), monAddrvec("242.0.1.10", false), never);
+  assert.deepEqual(argsSeen().slice(2, 7), ["--mon-host", monHost, "-m", monHost, "mon"]);
+  monHost = undefined;
+  answer({ stdout: fixture("reef-quorum-status") });
+  await c.quorumStatus(never);
+  assert.equal(argsSeen()[2], "quorum_status");
+});
+
 test("errors as reef prints them: ENOENT → notFound, EINVAL → permanent, both name the command", async () => {
   answer({ rc: 2, stderr: "Error ENOENT: mon.zz does not exist\n" });
   await assert.rejects(

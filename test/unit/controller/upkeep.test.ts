@@ -22,7 +22,7 @@ interface Scenario {
   description: string;
   namespace: string;
   mons: Record<string, MonFacts>;
-  clientExtras?: Record<string, string>;
+  clientExtras?: Record<string, string[]>;
   before: { configMap: Record<string, string>; secret: Record<string, string> };
   after: { configMap: Record<string, string>; secret: Record<string, string> };
   changes: UpkeepPlan["changes"];
@@ -181,9 +181,9 @@ test("clientExtras: the other address follows each moving mon in CSI and mon_hos
       [KEY_CSI]: '[{"clusterID":"rook-ceph","monitors":[],"namespace":""}]',
     },
     clientExtras: new Map([
-      ["a", "242.0.0.1"],
-      ["b", "242.0.0.2"], // same as listed: no duplicate
-      ["zz", "242.0.0.26"], // not a listed mon: ignored
+      ["a", ["10.96.0.11", "242.0.0.1"]], // old and new: the listed one is not repeated
+      ["b", ["242.0.0.2", "242.0.0.2"]], // same as listed: no duplicate
+      ["zz", ["242.0.0.26"]], // not a listed mon: ignored
     ]),
   };
   const plan = planUpkeep(input);
