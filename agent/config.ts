@@ -314,7 +314,9 @@ export function loadStatusEnv(env: Env): StatusEnv {
 export function loadControllerEnv(env: Env): ControllerEnv {
   const problems: string[] = [];
   const r = makeReader(env, problems);
-  const listen = r.def("CEPH_MCS_LISTEN", parseListen, { host: "0.0.0.0", port: 8080 });
+  // null = `off`, undefined = unset: `??` would turn `off` into the default.
+  const asked = r.opt("CEPH_MCS_LISTEN", parseListen);
+  const listen = asked === undefined ? { host: "0.0.0.0", port: 8080 } : asked;
   const cephCommand = r.opt("CEPH_MCS_CEPH_COMMAND", parseArgv);
   const cfg: ControllerEnv = {
     identity: r.req("POD_NAME", parseObjectName, ""),
