@@ -74,14 +74,7 @@ describe("e2e: RBD mirroring between clusters with the same pod CIDR", { skip, t
   });
 
   test("peering as Rook users do: bootstrap token from A (A's global IPs) imported in B", async () => {
-    for (const [s, site] of [
-      [a, "site-a"],
-      [b, "site-b"],
-    ] as const) {
-      await s.ceph.ceph(s.cli, ["osd", "pool", "create", "rbd", "8", "8"]);
-      await rbd(s, ["pool", "init", "rbd"]);
-      await rbd(s, ["mirror", "pool", "enable", "--site-name", site, "rbd", "image"]);
-    }
+    await Promise.all([preparePool(a, "site-a"), preparePool(b, "site-b")]);
     const raw = await rbd(a, [
       "mirror",
       "pool",
@@ -159,8 +152,10 @@ describe("e2e: RBD mirroring between clusters with the same pod CIDR", { skip, t
 
   test("faults: A's OSD pod re-created (same global IP from the pin), B's rbd-mirror restarted; mirroring resumes", async () => {
     await bench(a, 8);
+    const beforeRestart = await imageMd5(a, IMAGE);
     const t0 = Date.now();
     await a.restartOsd("0", 21);
+    assert.equal(await imageMd5(a, IMAGE), beforeRestart, "A's OSD came back with all its data");
     await b.restartRbdMirror();
     await bench(a, 8);
     const r = await waitSameImage(a, b, IMAGE, SYNC_TIMEOUT);
@@ -211,6 +206,19 @@ describe("e2e: RBD mirroring between clusters with the same pod CIDR", { skip, t
     assert.ok(ca.transit_ok.bytes > 64 * MiB, "the image crossed the transit link");
   });
 });
+
+/** Pool `rbd`, initialised for RBD, mirroring enabled in image mode under the site's name. */
+async function preparePool(s: Site, siteName: string): Promise<void> {
+  const t0 = Date.now();
+  await s.ceph.ceph(s.cli, ["osd", "pool", "create", "rbd", "8", "8"]);
+  const t1 = Date.now();
+  await rbd(s, ["pool", "init", "rbd"]);
+  const t2 = Date.now();
+  await rbd(s, ["mirror", "pool", "enable", "--site-name", siteName, "rbd", "image"]);
+  s.mark(
+    `pool rbd: created ${fmtSeconds(t1 - t0)}, rbd pool init ${fmtSeconds(t2 - t1)}, mirroring on as ${siteName} ${fmtSeconds(Date.now() - t2)}`,
+  );
+}
 
 function peerSummary(json: string): string {
   const info = JSON.parse(json) as { peers?: { site_name: string; mon_host?: string; direction?: string }[] };

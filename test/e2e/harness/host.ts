@@ -2,7 +2,7 @@
 //
 //   e2eSkipReason()          why e2e tests cannot run here (not root, no netns, no nft…), or undefined
 //   RUN_ID                   "ce2e-<pid>": prefix of every netns this process creates
-//   sweepStaleRuns()         deletes netns (and ends their processes) left by e2e runs that died
+//   sweepStaleRuns()         deletes netns (ending their processes) and run folders of e2e runs that died
 //   cmd(argv, opts)          runs a command, throws with its stderr; `input` goes to stdin
 //   Cleanup                  LIFO undo stack: async `run()` for normal teardown, and a synchronous
 //                            last resort on SIGINT/SIGTERM/exit (process kills, `ip netns del`, rm -rf)
@@ -12,7 +12,8 @@
 // Rule kept by every part of the harness: everything it creates is named after RUN_ID and undone
 // by a Cleanup, even when a test fails or the run is interrupted.
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../../harness/controlplane.ts";
 
@@ -107,6 +108,11 @@ export function sweepStaleRuns(): string[] {
       return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
     });
   for (const ns of stale) deleteNetnsSync(ns);
+  // Run folders (pods.ts) of dead runs: /tmp/ce2e-<pid>-XXXXXX.
+  for (const dir of readdirSync(tmpdir())) {
+    const m = RUN_RE.exec(dir);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSyncQuiet(join(tmpdir(), dir));
+  }
   return stale;
 }
 
