@@ -9,10 +9,13 @@ import type { InitKubePort } from "../init/kube-port.ts";
 import { runInitFlow } from "../init/run.ts";
 import type { Clock } from "../ports.ts";
 
-/** Init mode's outputs are files for the daemon's container; here nobody reads them. */
+/**
+ * Init mode's outputs are files for the daemon's container; here nobody reads them. Its only read is
+ * the wrapper it copies (checked to be a shell script): answered so, as no copy is made.
+ */
 const noFiles: InitFilePort = {
   writeAtomic: () => Promise.resolve(),
-  read: () => Promise.resolve(undefined),
+  read: () => Promise.resolve("#!/bin/sh\n"),
   remove: () => Promise.resolve(false),
 };
 

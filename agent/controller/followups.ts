@@ -28,10 +28,14 @@ export function followUps(
   d: FollowUpDeps,
 ): (report: RoundReport, term: Term, signal: AbortSignal) => Promise<void> {
   const exporting = new Set<string>();
+  // Pinned by an export that ended after the round now being followed up began: its report still
+  // lists the mon as unexported. Kept until a round sees the pin, so the export is not run twice.
+  const exported = new Set<string>();
   const migration = { running: false, stopped: undefined as string | undefined };
   return (report, term, signal) => {
     if (!report.enabled) return Promise.resolve();
-    for (const id of report.unexported) startExport(d, { id, report, exporting }, signal);
+    for (const id of exported) if (!report.unexported.includes(id)) exported.delete(id);
+    for (const id of report.unexported) startExport(d, { id, report, exporting, exported }, signal);
     const targets = migrationTargets(report);
     if (targets && d.ceph && !migration.running && migration.stopped === undefined) {
       migration.running = true;
@@ -45,10 +49,10 @@ export function followUps(
 
 function startExport(
   d: FollowUpDeps,
-  x: { id: string; report: RoundReport; exporting: Set<string> },
+  x: { id: string; report: RoundReport; exporting: Set<string>; exported: Set<string> },
   signal: AbortSignal,
 ): void {
-  if (x.exporting.has(x.id) || signal.aborted) return;
+  if (x.exporting.has(x.id) || x.exported.has(x.id) || signal.aborted) return;
   x.exporting.add(x.id);
   exportMon(
     x.id,
@@ -56,6 +60,7 @@ function startExport(
     { kube: d.initKube(signal), clock: d.clock, log: d.log, env: d.env },
     signal,
   )
+    .then(() => x.exported.add(x.id))
     .catch((err: unknown) => {
       if (!signal.aborted)
         d.log.error({ err, mon: x.id }, `could not export mon.${x.id}; retrying at the next round`);
