@@ -2,7 +2,7 @@
 // manager "rook", the ConfigMap/Secret keys and owners of research/rook-mcs.md §6.3–6.4), the shipped
 // controller Role, a stand-in `ceph` CLI whose monmap the test sets, and controller processes.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -11,47 +11,24 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
-  RbacAuthorizationV1Api,
   setHeaderOptions,
   type V1OwnerReference,
-  type V1PolicyRule,
   type V1Role,
 } from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
 import type { ControlPlane } from "./controlplane.ts";
+import { grantShippedRole, shippedRole, type RuleFilter } from "./rbac.ts";
 import { CLI, NODE } from "./scenario.ts";
 
-const ROOT = join(import.meta.dirname, "../..");
 export const CONTROLLER_SA = "ceph-mcs-agent-controller";
 export const CLUSTER = "my-cluster";
 
-export async function controllerRole(filter?: (r: V1PolicyRule, i: number) => boolean): Promise<V1Role> {
-  const text = await readFile(join(ROOT, "manifests/base/controller-role.yaml"), "utf8");
-  const role = parseAllDocuments(text)
-    .map((d) => d.toJS() as V1Role)
-    .find((d) => d.kind === "Role");
-  if (!role) throw new Error("manifests/base/controller-role.yaml has no Role");
-  const rules = (role.rules ?? []).filter((r, i) => filter?.(r, i) ?? true);
-  return { apiVersion: role.apiVersion, kind: role.kind, metadata: role.metadata, rules };
+export function controllerRole(filter?: RuleFilter): Promise<V1Role> {
+  return shippedRole("controller-role.yaml", filter);
 }
 
 /** The shipped Role (optionally without some rules) bound to the controller's ServiceAccount. */
-export async function grantControllerRole(
-  cp: ControlPlane,
-  ns: string,
-  filter?: (r: V1PolicyRule, i: number) => boolean,
-): Promise<string> {
-  const rbac = cp.admin().makeApiClient(RbacAuthorizationV1Api);
-  await rbac.createNamespacedRole({ namespace: ns, body: await controllerRole(filter) });
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns,
-    body: {
-      metadata: { name: CONTROLLER_SA },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: CONTROLLER_SA },
-      subjects: [{ kind: "ServiceAccount", name: CONTROLLER_SA, namespace: ns }],
-    },
-  });
-  return cp.serviceAccountKubeconfigFile(ns, CONTROLLER_SA);
+export function grantControllerRole(cp: ControlPlane, ns: string, filter?: RuleFilter): Promise<string> {
+  return grantShippedRole(cp, ns, { file: "controller-role.yaml", sa: CONTROLLER_SA, filter });
 }
 
 export interface SeedOptions {

@@ -6,16 +6,10 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  RbacAuthorizationV1Api,
-  type V1PolicyRule,
-  type V1Role,
-} from "@kubernetes/client-node";
-import { parseAllDocuments } from "yaml";
+import { CoreV1Api, CustomObjectsApi, type V1PolicyRule, type V1Role } from "@kubernetes/client-node";
 import { ROOT, sharedControlPlane, type ControlPlane } from "./controlplane.ts";
 import { startDnsmasq, type Dnsmasq } from "./dns.ts";
+import { grantShippedRole, shippedRole } from "./rbac.ts";
 import { startEmulator, type Emulator, type EmulatorOptions } from "../emulator/mcs-controller.ts";
 import type { InitResult } from "../../agent/init/files.ts";
 
@@ -65,30 +59,16 @@ export interface Scenario {
   stop(): Promise<void>;
 }
 
-export async function initRole(filter?: ScenarioOptions["roleFilter"]): Promise<V1Role> {
-  const docs = parseAllDocuments(await readFile(join(ROOT, "manifests/base/init-role.yaml"), "utf8"));
-  const role = docs.map((d) => d.toJS() as V1Role).find((d) => d.kind === "Role");
-  if (!role) throw new Error("manifests/base/init-role.yaml has no Role");
-  const rules = (role.rules ?? []).filter((r, i) => filter?.(r, i) ?? true);
-  return { apiVersion: role.apiVersion, kind: role.kind, metadata: role.metadata, rules };
+export function initRole(filter?: ScenarioOptions["roleFilter"]): Promise<V1Role> {
+  return shippedRole("init-role.yaml", filter);
 }
 
-export async function grantInitRole(
+export function grantInitRole(
   cp: ControlPlane,
   ns: string,
   filter: ScenarioOptions["roleFilter"],
 ): Promise<string> {
-  const rbac = cp.admin().makeApiClient(RbacAuthorizationV1Api);
-  await rbac.createNamespacedRole({ namespace: ns, body: await initRole(filter) });
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns,
-    body: {
-      metadata: { name: SA },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: SA },
-      subjects: [{ kind: "ServiceAccount", name: SA, namespace: ns }],
-    },
-  });
-  return cp.serviceAccountKubeconfigFile(ns, SA);
+  return grantShippedRole(cp, ns, { file: "init-role.yaml", sa: SA, filter });
 }
 
 export async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOptions): Promise<void> {
