@@ -413,15 +413,17 @@ const DNS_CASES: DnsCase[] = [
   special("224.0.0.1", "multicast"),
   special("169.254.1.1", "link-local"),
   special("255.255.255.255", "broadcast"),
+  // Decoys at the low end of the pool: the emulator allocates the highest free address, so a decoy
+  // near the top could be the address it really gave (then there is no ambiguity at all).
   {
     name: "two A records",
-    reply: (ip) => addresses(ip, "242.0.1.250"),
-    says: ["Ambiguous", "dns reports several addresses", "242.0.1.250"],
+    reply: (ip) => addresses(ip, "242.0.1.9"),
+    says: ["Ambiguous", "dns reports several addresses", "242.0.1.9"],
   },
   {
     name: "three A records",
-    reply: (ip) => addresses("242.0.1.249", ip, "242.0.1.250"),
-    says: ["Ambiguous", "242.0.1.249", "242.0.1.250"],
+    reply: (ip) => addresses("242.0.1.8", ip, "242.0.1.9"),
+    says: ["Ambiguous", "242.0.1.8", "242.0.1.9"],
   },
   {
     name: "an address outside CEPH_MCS_GLOBAL_CIDRS",
