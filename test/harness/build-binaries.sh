@@ -23,13 +23,17 @@ need_go() {
 gomod_of() { go mod download -json "$1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])'; }
 moddir_of() { go mod download -json "$1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])'; }
 
-build_kube_apiserver() {
-  local out="$BIN/kube-apiserver-v$K8S_VERSION"
-  if [ -x "$out" ]; then log "kube-apiserver v$K8S_VERSION: cached ($out)"; return; fi
+# One recipe for every binary of k8s.io/kubernetes (kube-apiserver, kubectl): a wrapper module that
+# requires the tag, with the staging replaces taken from the tag's own go.mod.
+# $1 = binary name, $2 = package under k8s.io/kubernetes/cmd, $3 = what to say while compiling.
+build_k8s_binary() {
+  local name="$1" pkg="$2" note="$3"
+  local out="$BIN/$name-v$K8S_VERSION"
+  if [ -x "$out" ]; then log "$name v$K8S_VERSION: cached ($out)"; return; fi
   local minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
-  local work="$CACHE/build/kube-apiserver-v$K8S_VERSION"
+  local work="$CACHE/build/$name-v$K8S_VERSION"
   rm -rf "$work"; mkdir -p "$work" "$BIN"
-  log "kube-apiserver v$K8S_VERSION: resolving k8s.io/kubernetes go.mod"
+  log "$name v$K8S_VERSION: resolving k8s.io/kubernetes go.mod"
   local upstream; upstream="$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")"
   local gover; gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$upstream" | head -1)"
   local godebug; godebug="$(grep -E '^godebug ' "$upstream" || true)"
@@ -42,45 +46,15 @@ build_kube_apiserver() {
   # The replace list comes from the tag's own go.mod, never hard-coded: it changes between minors.
   local mods; mods="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/src/.*#\1#p' "$upstream")"
   (cd "$work" && for m in $mods; do go mod edit -replace="$m=$m@v0.${K8S_VERSION#1.}"; done)
-  printf 'package k8sbin\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n' > "$work/tools.go"
-  log "kube-apiserver v$K8S_VERSION: downloading modules ($(echo "$mods" | wc -w) staging replaces, go $gover)"
+  printf 'package k8sbin\n\nimport _ "k8s.io/kubernetes/cmd/%s"\n' "$pkg" > "$work/tools.go"
+  log "$name v$K8S_VERSION: downloading modules ($(echo "$mods" | wc -w) staging replaces, go $gover)"
   (cd "$work" && go mod tidy >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; exit 1; }
-  log "kube-apiserver v$K8S_VERSION: compiling (cold build on 2 cores takes several minutes)"
+  log "$name v$K8S_VERSION: compiling$note"
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
   ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
-  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
   mv "$out.tmp" "$out"
-  log "kube-apiserver v$K8S_VERSION: built ($(du -h "$out" | cut -f1))"
-}
-
-# kubectl for `kubectl apply --dry-run=server -k manifests/` in the tests: the same wrapper-module
-# recipe as kube-apiserver (kubectl's main package lives in k8s.io/kubernetes), same version.
-build_kubectl() {
-  local out="$BIN/kubectl-v$K8S_VERSION"
-  if [ -x "$out" ]; then log "kubectl v$K8S_VERSION: cached ($out)"; return; fi
-  local minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
-  local work="$CACHE/build/kubectl-v$K8S_VERSION"
-  rm -rf "$work"; mkdir -p "$work" "$BIN"
-  local upstream; upstream="$(gomod_of "k8s.io/kubernetes@v$K8S_VERSION")"
-  local gover; gover="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$upstream" | head -1)"
-  local godebug; godebug="$(grep -E '^godebug ' "$upstream" || true)"
-  {
-    echo "module example.invalid/kubectlbin"
-    echo "go $gover"
-    [ -n "$godebug" ] && echo "$godebug"
-    echo "require k8s.io/kubernetes v$K8S_VERSION"
-  } > "$work/go.mod"
-  local mods; mods="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/src/.*#\1#p' "$upstream")"
-  (cd "$work" && for m in $mods; do go mod edit -replace="$m=$m@v0.${K8S_VERSION#1.}"; done)
-  printf 'package kubectlbin\n\nimport _ "k8s.io/kubernetes/cmd/kubectl"\n' > "$work/tools.go"
-  log "kubectl v$K8S_VERSION: downloading modules"
-  (cd "$work" && go mod tidy >/dev/null 2>"$work/tidy.log") || { cat "$work/tidy.log" >&2; exit 1; }
-  log "kubectl v$K8S_VERSION: compiling"
-  local ld="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
-  ld="$ld -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
-  (cd "$work" && go build -trimpath -ldflags "$ld" -o "$out.tmp" k8s.io/kubernetes/cmd/kubectl)
-  mv "$out.tmp" "$out"
-  log "kubectl v$K8S_VERSION: built ($(du -h "$out" | cut -f1))"
+  log "$name v$K8S_VERSION: built ($(du -h "$out" | cut -f1))"
 }
 
 build_etcd() {
@@ -115,6 +89,7 @@ need_go
 mkdir -p "$BIN"
 fetch_mcs_crds
 build_etcd
-build_kube_apiserver
-build_kubectl
+build_k8s_binary kube-apiserver kube-apiserver/app " (cold build on 2 cores takes several minutes)"
+# kubectl for `kubectl apply --dry-run=server -k manifests/` in the tests.
+build_k8s_binary kubectl kubectl ""
 printf '%s\n' "K8S_VERSION=$K8S_VERSION" "ETCD_VERSION=$ETCD_VERSION" "MCS_API_VERSION=$MCS_API_VERSION" > "$BIN/versions.env"
