@@ -2,6 +2,7 @@
 // fenced on the leader's term and conditional on the resourceVersion read, so neither a deposed leader
 // nor a concurrent Rook save is ever overwritten blindly.
 import type { Logger } from "pino";
+import { parseMonEndpoints } from "../ceph/rook-formats.ts";
 import { parseCephCluster, type CephClusterMcs } from "../config.ts";
 import { AgentError, classify } from "../errors.ts";
 import { ANNOTATION_GLOBAL_IP, ANNOTATION_PINNED_AT } from "../mcs/objects.ts";
@@ -144,10 +145,11 @@ export class Reconciler {
     });
     report.upkeep = plan;
     report.endpointsData = endpoints.value[KEY_DATA] ?? "";
-    report.unexported = unexportedMons(endpoints.value, services);
+    const monIds = parseMonEndpoints(report.endpointsData).map((m) => m.id);
+    report.unexported = unexportedMons(monIds, services);
     report.wrote = await this.#write(term, plan, { endpoints, monHost });
     await this.#announce(cluster, report);
-    report.cleanup = await this.#cleanup(term, endpoints.value);
+    report.cleanup = await this.#cleanup(term, { services, monIds });
     return report;
   }
 
@@ -229,17 +231,16 @@ export class Reconciler {
     );
   }
 
-  async #cleanup(term: Term, endpoints: Readonly<Record<string, string>>): Promise<CleanupPlan | undefined> {
+  /** `services` and `monIds` as this round read them: the writes before do not change them. */
+  async #cleanup(
+    term: Term,
+    { services, monIds }: { services: readonly DaemonService[]; monIds: readonly string[] },
+  ): Promise<CleanupPlan | undefined> {
     const d = this.#d;
-    const [exports, services, deployments] = await Promise.all([
+    const [exports, deployments] = await Promise.all([
       d.kube.listDaemonExports(),
-      d.kube.listDaemonServices(),
       d.kube.listDaemonDeployments(),
     ]);
-    const monIds = (endpoints[KEY_DATA] ?? "")
-      .split(",")
-      .map((e) => e.split("=")[0] ?? "")
-      .filter((id) => id !== "");
     const plan = planCleanup({
       services,
       exports: exports ?? [],
@@ -273,15 +274,9 @@ function daemonAddress(s: DaemonService): DaemonAddress[] {
   ];
 }
 
-function unexportedMons(
-  endpoints: Readonly<Record<string, string>>,
-  services: readonly DaemonService[],
-): string[] {
+function unexportedMons(monIds: readonly string[], services: readonly DaemonService[]): string[] {
   const pinned = new Set(
     services.filter((s) => s.annotations[ANNOTATION_GLOBAL_IP] !== undefined).map((s) => s.name),
   );
-  return (endpoints[KEY_DATA] ?? "")
-    .split(",")
-    .map((e) => e.split("=")[0] ?? "")
-    .filter((id) => id !== "" && !pinned.has(`rook-ceph-mon-${id}`));
+  return monIds.filter((id) => !pinned.has(`rook-ceph-mon-${id}`));
 }
