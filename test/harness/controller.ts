@@ -9,7 +9,6 @@ import { createInterface } from "node:readline";
 import {
   AppsV1Api,
   CoreV1Api,
-  CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
   type V1OwnerReference,
@@ -17,7 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import type { ControlPlane } from "./controlplane.ts";
 import { grantShippedRole, shippedRole, type RuleFilter } from "./rbac.ts";
-import { CLI, NODE } from "./scenario.ts";
+import { CLI, createCephCluster, NODE } from "./scenario.ts";
 
 export const CONTROLLER_SA = "ceph-mcs-agent-controller";
 export const CLUSTER = "my-cluster";
@@ -49,22 +48,8 @@ const ROOK = { fieldManager: "rook" };
 
 /** Creates what Rook's operator would have: CephCluster, mon Services + Deployments, ConfigMap, Secret. */
 export async function seedRookCluster(cp: ControlPlane, ns: string, o: SeedOptions): Promise<Seeded> {
-  const kc = cp.admin();
-  const custom = kc.makeApiClient(CustomObjectsApi);
   const mcs = o.mcs ?? { enabled: true, clusterID: "cluster-a" };
-  const cluster = (await custom.createNamespacedCustomObject({
-    group: "ceph.rook.io",
-    version: "v1",
-    namespace: ns,
-    plural: "cephclusters",
-    body: {
-      apiVersion: "ceph.rook.io/v1",
-      kind: "CephCluster",
-      metadata: { name: CLUSTER },
-      spec: { network: { multiClusterService: mcs, connections: { requireMsgr2: o.port === 3300 } } },
-    },
-  })) as { metadata: { uid: string } };
-  const uid = cluster.metadata.uid;
+  const uid = await createCephCluster(cp, ns, { mcs, requireMsgr2: o.port === 3300 });
   const clusterIPs: Record<string, string> = {};
   for (const id of o.mons) clusterIPs[id] = await createRookDaemon(cp, ns, uid, { type: "mon", id });
   for (const id of o.osds ?? []) await createRookDaemon(cp, ns, uid, { type: "osd", id });

@@ -71,11 +71,16 @@ export function grantInitRole(
   return grantShippedRole(cp, ns, { file: "init-role.yaml", sa: SA, filter });
 }
 
-export async function createCephCluster(cp: ControlPlane, ns: string, opts: ScenarioOptions): Promise<void> {
+/** Creates CephCluster "my-cluster"; returns its uid (owner references point at it). */
+export async function createCephCluster(
+  cp: ControlPlane,
+  ns: string,
+  opts: ScenarioOptions,
+): Promise<string> {
   const mcs = opts.mcs === undefined ? { enabled: true, clusterID: "cluster-a" } : opts.mcs;
   const network: Record<string, unknown> = { connections: { requireMsgr2: opts.requireMsgr2 ?? false } };
   if (mcs !== null) network.multiClusterService = mcs;
-  await cp
+  const created = (await cp
     .admin()
     .makeApiClient(CustomObjectsApi)
     .createNamespacedCustomObject({
@@ -89,7 +94,8 @@ export async function createCephCluster(cp: ControlPlane, ns: string, opts: Scen
         metadata: { name: "my-cluster" },
         spec: { network },
       },
-    });
+    })) as { metadata: { uid: string } };
+  return created.metadata.uid;
 }
 
 /** The daemon's pod as Rook labels it (never scheduled: no kubelet runs), for Events and labels. */
